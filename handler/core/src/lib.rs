@@ -1,0 +1,1 @@
+//! crossvault-core: the pure decision core (being written).

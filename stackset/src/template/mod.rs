@@ -1,0 +1,1 @@
+//! Template model and condition evaluation (being written).

@@ -1,0 +1,1 @@
+//! Test-bed harness (filled in by the test-bed work).
