@@ -1,0 +1,650 @@
+"""moto's Backup backend, extended with recovery points, jobs, vault policies and settings.
+
+One instance per account and region, like every moto backend: ``install()`` makes
+moto's ``backup_backends`` build instances of :class:`ExtendedBackupBackend`, so the
+vaults, plans and tags moto already manages share state with everything added here.
+All entry points run under :data:`STATE_LOCK` (taken by the response and control
+layers) because a single request may touch several accounts' backends.
+"""
+
+import base64
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+from moto.backup import urls as backup_urls
+from moto.backup.models import BackupBackend, Vault, backup_backends
+
+from . import clock, events, organization, policy, resources, settings
+from .errors import (
+    InvalidParameterValue,
+    InvalidRequest,
+    MissingParameterValue,
+    ResourceNotFound,
+)
+from .jobs import (
+    BackupJob,
+    CopyJob,
+    Job,
+    JobFailure,
+    RestoreJob,
+    new_job_id,
+)
+from .lifecycle import Lifecycle
+from .recovery_points import COLD, WARM, RecoveryPoint
+
+STATE_LOCK = threading.RLock()
+
+# Types whose backups have no cold tier: AWS ignores MoveToColdStorageAfterDays for them.
+NO_COLD_TIER = {"RDS", "Aurora", "DocumentDB", "Neptune"}
+DEFAULT_BACKUP_SIZE = 1_048_576
+
+
+def backend_for(account_id: str, region: str) -> "ExtendedBackupBackend":
+    return backup_backends[account_id][region]  # type: ignore[return-value]
+
+
+class ExtendedBackupBackend(BackupBackend):
+    @property
+    def _url_module(self) -> Any:
+        # moto derives the URL module from the backend class's module name.
+        return backup_urls
+
+    def __init__(self, region_name: str, account_id: str):
+        super().__init__(region_name, account_id)
+        self.recovery_points: dict[str, RecoveryPoint] = {}
+        self.vault_policies: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.backup_jobs: dict[str, BackupJob] = {}
+        self.copy_jobs: dict[str, CopyJob] = {}
+        self.restore_jobs: dict[str, RestoreJob] = {}
+        # (operation, IdempotencyToken) -> the job the token started
+        self.idempotency: dict[tuple[str, str], Job] = {}
+        self.region_settings = settings.RegionSettings()
+
+    # -- vaults ----------------------------------------------------------------
+
+    def vault(self, name: str) -> Vault:
+        if name not in self.vaults:
+            raise ResourceNotFound(f"Backup vault {name} does not exist in {self.account_id} {self.region_name}")
+        return self.vaults[name]
+
+    def vault_api(self, vault: Vault) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "BackupVaultName": vault.backup_vault_name,
+            "BackupVaultArn": vault.backup_vault_arn,
+            "VaultType": "BACKUP_VAULT",
+            "VaultState": "AVAILABLE",
+            "CreationDate": vault.creation_date,
+            "NumberOfRecoveryPoints": len(self.points_in(vault.backup_vault_name)),
+            "Locked": vault.locked,
+        }
+        optional = {
+            "EncryptionKeyArn": vault.encryption_key_arn,
+            "CreatorRequestId": vault.creator_request_id,
+            "MinRetentionDays": vault.min_retention_days,
+            "MaxRetentionDays": vault.max_retention_days,
+            "LockDate": vault.lock_date,
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
+        return out
+
+    def delete_backup_vault(self, backup_vault_name: str) -> None:
+        self.vault(backup_vault_name)
+        if self.points_in(backup_vault_name):
+            raise InvalidRequest("Backup vault cannot be deleted because it contains recovery points")
+        self.vault_policies.pop(backup_vault_name, None)
+        super().delete_backup_vault(backup_vault_name)
+
+    def put_backup_vault_lock_configuration(
+        self,
+        backup_vault_name: str,
+        min_retention_days: int | None,
+        max_retention_days: int | None,
+        changeable_for_days: int | None,
+    ) -> None:
+        # moto's version reads the wall clock; the cooling-off must follow the test bed clock.
+        vault = self.vault(backup_vault_name)
+        self._refuse_if_lock_immutable(vault, "modified")
+        if min_retention_days is not None and min_retention_days < 1:
+            raise InvalidParameterValue("MinRetentionDays must be at least 1 day")
+        if max_retention_days is not None and max_retention_days > 36500:
+            raise InvalidParameterValue("MaxRetentionDays cannot exceed 36500 days")
+        if None not in (min_retention_days, max_retention_days) and min_retention_days > max_retention_days:  # type: ignore[operator]
+            raise InvalidParameterValue("MinRetentionDays cannot be greater than MaxRetentionDays")
+        if changeable_for_days is not None and changeable_for_days < 3:
+            raise InvalidParameterValue("ChangeableForDays must be at least 3 days")
+        vault.locked = True
+        vault.min_retention_days = min_retention_days
+        vault.max_retention_days = max_retention_days
+        vault.changeable_for_days = changeable_for_days
+        vault.lock_date = (
+            clock.epoch(clock.now() + timedelta(days=changeable_for_days))
+            if changeable_for_days is not None
+            else None
+        )
+
+    def delete_backup_vault_lock_configuration(self, backup_vault_name: str) -> None:
+        vault = self.vault(backup_vault_name)
+        self._refuse_if_lock_immutable(vault, "deleted")
+        vault.locked = False
+        vault.min_retention_days = None
+        vault.max_retention_days = None
+        vault.lock_date = None
+        vault.changeable_for_days = None
+
+    @staticmethod
+    def _refuse_if_lock_immutable(vault: Vault, verb: str) -> None:
+        # Compliance mode: once the LockDate has passed, nobody can change or remove the lock.
+        if vault.lock_date is not None and clock.epoch(clock.now()) >= vault.lock_date:
+            raise InvalidRequest(
+                f"Backup vault {vault.backup_vault_name} is locked in compliance mode; "
+                f"the Vault Lock configuration is immutable and cannot be {verb}"
+            )
+
+    def end_lock_cooling_off(self, backup_vault_name: str) -> None:
+        """Control API: make a compliance lock's LockDate pass now."""
+        vault = self.vault(backup_vault_name)
+        if vault.changeable_for_days is None:
+            raise InvalidRequest(f"Backup vault {backup_vault_name} has no compliance-mode lock")
+        vault.lock_date = clock.epoch(clock.now())
+
+    @staticmethod
+    def retention_violation(vault: Vault, lifecycle: Lifecycle) -> str | None:
+        """Why a new point with this lifecycle may not enter a locked vault, if it may not."""
+        if not vault.locked:
+            return None
+        days = lifecycle.delete_after_days
+        low, high = vault.min_retention_days, vault.max_retention_days
+        if low is not None and days is not None and days < low:
+            return f"The retention period ({days} days) is shorter than the backup vault's Vault Lock minimum retention ({low} days)"
+        if high is not None and (days is None or days > high):
+            retention = "unlimited" if days is None else f"{days} days"
+            return f"The retention period ({retention}) is longer than the backup vault's Vault Lock maximum retention ({high} days)"
+        return None
+
+    # -- vault access policies ------------------------------------------------------
+
+    def put_vault_policy(self, vault_name: str, document: str | None) -> None:
+        self.vault(vault_name)
+        if not document:
+            raise MissingParameterValue("Policy is required")
+        try:
+            parsed = policy.parse(document)
+        except policy.PolicyError as exc:
+            raise InvalidParameterValue(str(exc)) from exc
+        self.vault_policies[vault_name] = (document, parsed)
+
+    def get_vault_policy(self, vault_name: str) -> str:
+        self.vault(vault_name)
+        if vault_name not in self.vault_policies:
+            raise ResourceNotFound(f"Backup vault {vault_name} has no access policy")
+        return self.vault_policies[vault_name][0]
+
+    def delete_vault_policy(self, vault_name: str) -> None:
+        self.vault(vault_name)
+        self.vault_policies.pop(vault_name, None)
+
+    def parsed_policy(self, vault_name: str) -> dict[str, Any] | None:
+        entry = self.vault_policies.get(vault_name)
+        return entry[1] if entry else None
+
+    # -- recovery points --------------------------------------------------------------
+
+    def points_in(self, vault_name: str) -> list[RecoveryPoint]:
+        return [p for p in self.recovery_points.values() if p.vault_name == vault_name]
+
+    def point(self, vault_name: str, arn: str) -> RecoveryPoint:
+        self.vault(vault_name)
+        found = self.recovery_points.get(arn)
+        if found is None or found.vault_name != vault_name:
+            raise ResourceNotFound(f"Recovery point {arn} not found in backup vault {vault_name}")
+        return found
+
+    def add_point(self, point: RecoveryPoint, tags: dict[str, str]) -> None:
+        self.recovery_points[point.arn] = point
+        if tags:
+            self.tag_resource(point.arn, tags)
+        events.emit(point.account_id, point.region, events.RECOVERY_POINT, [point.arn], point.state_change_detail())
+
+    def update_lifecycle(self, vault_name: str, arn: str, lifecycle: dict[str, Any] | None) -> RecoveryPoint:
+        if lifecycle is None:
+            raise MissingParameterValue("Lifecycle is required")
+        point = self.point(vault_name, arn)
+        if self.vault(vault_name).locked:
+            # aws-facts §3: the lock "prevents attempts to update the lifecycle"; the error
+            # code is an assumption (VERIFY #2).
+            raise InvalidRequest(
+                f"Backup vault {vault_name} is protected by Vault Lock; the lifecycle of its recovery points cannot be updated"
+            )
+        if point.continuous:
+            raise InvalidRequest("UpdateRecoveryPointLifecycle does not support continuous backups")
+        new = Lifecycle.from_api(lifecycle)
+        if point.storage_class == COLD and new.move_to_cold_storage_after_days != point.lifecycle.move_to_cold_storage_after_days:
+            raise InvalidParameterValue("MoveToColdStorageAfterDays cannot be changed after the recovery point moved to cold storage")
+        point.lifecycle = new
+        return point
+
+    def delete_point(self, vault_name: str, arn: str) -> None:
+        point = self.point(vault_name, arn)
+        if self.vault(vault_name).locked:
+            raise InvalidRequest(
+                f"Backup vault {vault_name} is protected by Vault Lock; its recovery points cannot be deleted"
+            )
+        self._remove_point(point)
+
+    def _remove_point(self, point: RecoveryPoint) -> None:
+        del self.recovery_points[point.arn]
+        self.tagger.delete_all_tags_for_resource(point.arn)
+        if point.rds_snapshot_id:
+            resources.delete_rds_backup(self.account_id, self.region_name, point.rds_snapshot_id)
+
+    def sweep_lifecycle(self) -> dict[str, int]:
+        """Apply due lifecycle transitions, as AWS's lifecycle process does in the background:
+        move points to cold storage and delete expired ones."""
+        moved = deleted = 0
+        now = clock.now()
+        for point in list(self.recovery_points.values()):
+            if (delete_at := point.lifecycle.delete_at(point.creation_date)) and delete_at <= now:
+                self._remove_point(point)
+                deleted += 1
+            elif (
+                point.storage_class == WARM
+                and point.resource_type not in NO_COLD_TIER
+                and (cold_at := point.lifecycle.cold_at(point.creation_date))
+                and cold_at <= now
+            ):
+                point.storage_class = COLD
+                moved += 1
+        return {"movedToCold": moved, "deleted": deleted}
+
+    def restore_metadata(self, vault_name: str, arn: str) -> tuple[Vault, RecoveryPoint]:
+        return self.vault(vault_name), self.point(vault_name, arn)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def _idempotent(self, operation: str, token: str | None, fingerprint: str) -> Job | None:
+        if not token:
+            return None
+        earlier = self.idempotency.get((operation, token))
+        if earlier is None:
+            return None
+        if earlier.request_fingerprint != fingerprint:
+            raise InvalidRequest(f"IdempotencyToken {token} was already used with different parameters")
+        return earlier
+
+    def _remember(self, operation: str, token: str | None, job: Job) -> None:
+        if token:
+            self.idempotency[(operation, token)] = job
+
+    def start_backup_job(
+        self,
+        params: dict[str, Any],
+        created_by: dict[str, str] | None = None,
+        continuous: bool = False,
+    ) -> BackupJob:
+        _require(params, "BackupVaultName", "ResourceArn", "IamRoleArn")
+        token = params.get("IdempotencyToken")
+        fingerprint = _fingerprint(params)
+        if (earlier := self._idempotent("StartBackupJob", token, fingerprint)) is not None:
+            return earlier  # type: ignore[return-value]
+        vault = self.vault(params["BackupVaultName"])
+        resource_arn = params["ResourceArn"]
+        resource_type = resources.resource_type_of(resource_arn)
+        arn = resources.parse_arn(resource_arn)
+        if (arn.account_id, arn.region) != (self.account_id, self.region_name):
+            raise InvalidParameterValue(
+                f"Resource {resource_arn} is not in account {self.account_id} and region {self.region_name}"
+            )
+        job_id = new_job_id()
+        if continuous:
+            rp_arn = resources.continuous_recovery_point_arn(self.region_name, self.account_id, resource_arn)
+        elif resource_type == "RDS":
+            rp_arn = resources.rds_snapshot_arn(self.region_name, self.account_id, f"awsbackup:job-{job_id.lower()}")
+        else:
+            rp_arn = resources.backup_recovery_point_arn(self.region_name, self.account_id)
+        job = BackupJob(
+            job_id=job_id,
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=params["IamRoleArn"],
+            resource_arn=resource_arn,
+            resource_type=resource_type,
+            vault_name=vault.backup_vault_name,
+            vault_arn=vault.backup_vault_arn,
+            recovery_point_arn=rp_arn,
+            lifecycle=Lifecycle.from_api(params.get("Lifecycle")),
+            encryption_key_arn=vault.encryption_key_arn,
+            recovery_point_tags=dict(params.get("RecoveryPointTags") or {}),
+            created_by=created_by,
+            continuous=continuous,
+            rules=_BACKUP_RULES,
+            request_fingerprint=fingerprint,
+        )
+        self.backup_jobs[job_id] = job
+        self._remember("StartBackupJob", token, job)
+        job.run()
+        return job
+
+    def start_copy_job(self, params: dict[str, Any]) -> CopyJob:
+        _require(params, "RecoveryPointArn", "SourceBackupVaultName", "DestinationBackupVaultArn", "IamRoleArn")
+        token = params.get("IdempotencyToken")
+        fingerprint = _fingerprint(params)
+        if (earlier := self._idempotent("StartCopyJob", token, fingerprint)) is not None:
+            return earlier  # type: ignore[return-value]
+        source_vault = self.vault(params["SourceBackupVaultName"])
+        source = self.point(source_vault.backup_vault_name, params["RecoveryPointArn"])
+        destination = _vault_arn(params["DestinationBackupVaultArn"])
+        if source.continuous:
+            raise InvalidRequest("StartCopyJob does not support continuous backups")
+        crosses = (destination.account_id, destination.region) != (self.account_id, self.region_name)
+        if source.storage_class == COLD and crosses:
+            raise InvalidRequest("Recovery points in cold storage cannot be copied across Regions or accounts")
+        lifecycle = Lifecycle.from_api(params["Lifecycle"]) if params.get("Lifecycle") else source.lifecycle
+        job = CopyJob(
+            job_id=new_job_id(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=params["IamRoleArn"],
+            resource_arn=source.resource_arn,
+            resource_type=source.resource_type,
+            source_vault_arn=source_vault.backup_vault_arn,
+            source_recovery_point_arn=source.arn,
+            destination_vault_arn=params["DestinationBackupVaultArn"],
+            lifecycle=lifecycle,
+            rules=_COPY_RULES,
+            request_fingerprint=fingerprint,
+        )
+        self.copy_jobs[job.job_id] = job
+        self._remember("StartCopyJob", token, job)
+        job.run()
+        return job
+
+    def start_restore_job(self, params: dict[str, Any]) -> RestoreJob:
+        _require(params, "RecoveryPointArn", "Metadata")
+        token = params.get("IdempotencyToken")
+        fingerprint = _fingerprint(params)
+        if (earlier := self._idempotent("StartRestoreJob", token, fingerprint)) is not None:
+            return earlier  # type: ignore[return-value]
+        point = self.recovery_points.get(params["RecoveryPointArn"])
+        if point is None:
+            # StartRestoreJob restores only from a vault of the caller's account and Region.
+            raise ResourceNotFound(f"Recovery point {params['RecoveryPointArn']} not found")
+        if params.get("ResourceType") and params["ResourceType"] != point.resource_type:
+            raise InvalidParameterValue(
+                f"ResourceType {params['ResourceType']} does not match the recovery point's type {point.resource_type}"
+            )
+        job = RestoreJob(
+            job_id=new_job_id(),
+            account_id=self.account_id,
+            region=self.region_name,
+            iam_role_arn=params.get("IamRoleArn") or "",
+            resource_arn=point.resource_arn,
+            resource_type=point.resource_type,
+            recovery_point_arn=point.arn,
+            vault_arn=point.vault_arn,
+            recovery_point_creation_date=point.creation_date,
+            metadata={k: str(v) for k, v in params["Metadata"].items()},
+            copy_source_tags=bool(params.get("CopySourceTagsToRestoredResource")),
+            backup_size_in_bytes=point.backup_size_in_bytes,
+            rules=_RESTORE_RULES,
+            request_fingerprint=fingerprint,
+        )
+        self.restore_jobs[job.job_id] = job
+        self._remember("StartRestoreJob", token, job)
+        job.run()
+        return job
+
+    def job(self, table: dict[str, Any], job_id: str, kind: str) -> Any:
+        if job_id not in table:
+            raise ResourceNotFound(f"{kind} job {job_id} not found")
+        return table[job_id]
+
+
+# -- job rules ----------------------------------------------------------------------------
+
+
+def _point_from_job(job: BackupJob, rds_snapshot_id: str | None, metadata: dict[str, str]) -> RecoveryPoint:
+    now = clock.now()
+    return RecoveryPoint(
+        arn=job.recovery_point_arn,
+        account_id=job.account_id,
+        region=job.region,
+        vault_name=job.vault_name,
+        vault_arn=job.vault_arn,
+        resource_arn=job.resource_arn,
+        resource_type=job.resource_type,
+        iam_role_arn=job.iam_role_arn,
+        creation_date=job.creation_date,
+        completion_date=now,
+        lifecycle=job.lifecycle,
+        encryption_key_arn=job.encryption_key_arn,
+        backup_size_in_bytes=job.backup_size_in_bytes,
+        created_by=job.created_by,
+        continuous=job.continuous,
+        rds_snapshot_id=rds_snapshot_id,
+        restore_metadata=metadata,
+    )
+
+
+class _BackupRules:
+    def check(self, job: BackupJob) -> None:
+        backend = backend_for(job.account_id, job.region)
+        vault = backend.vaults.get(job.vault_name)
+        if vault is None:
+            raise JobFailure(f"Backup vault {job.vault_name} no longer exists")
+        if (violation := backend.retention_violation(vault, job.lifecycle)) is not None:
+            raise JobFailure(violation)
+
+    def work(self, job: BackupJob) -> None:
+        backend = backend_for(job.account_id, job.region)
+        job.backup_size_in_bytes = DEFAULT_BACKUP_SIZE
+        snapshot_id = None
+        if job.resource_type == "RDS" and not job.continuous:
+            snapshot_id = resources.snapshot_id_from_arn(job.recovery_point_arn)
+            try:
+                metadata = resources.create_rds_backup(
+                    job.account_id, job.region, job.resource_arn, snapshot_id, job.encryption_key_arn
+                )
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+        else:
+            metadata = resources.generic_restore_metadata(job.resource_type, job.resource_arn)
+        backend.add_point(_point_from_job(job, snapshot_id, metadata), job.recovery_point_tags)
+
+
+class _CopyRules:
+    def check(self, job: CopyJob) -> None:
+        source_backend = backend_for(job.account_id, job.region)
+        destination = _vault_arn(job.destination_vault_arn)
+        destination_vault = backend_for(destination.account_id, destination.region).vaults.get(destination.vault_name)
+        if destination_vault is None:
+            raise JobFailure(f"Destination backup vault {job.destination_vault_arn} does not exist")
+        caller = organization.membership(job.account_id)
+        cross_account = destination.account_id != job.account_id
+        if cross_account:
+            target = organization.membership(destination.account_id)
+            if caller is None or target is None or caller.organization_id != target.organization_id:
+                raise JobFailure("Both source and destination account must be a member of the same organization")
+            if not settings.cross_account_backup_enabled(caller.organization_id):
+                raise JobFailure("Cross-account backup is not enabled for the organization (isCrossAccountBackupEnabled)")
+        context = {
+            "aws:PrincipalAccount": [job.account_id],
+            "aws:PrincipalArn": [job.iam_role_arn],
+        }
+        if caller is not None:
+            context["aws:PrincipalOrgID"] = [caller.organization_id]
+            context["aws:PrincipalOrgPaths"] = [caller.org_path]
+        source_vault_name = job.source_vault_arn.rsplit(":", 1)[-1]
+        copy_from = policy.evaluate(
+            source_backend.parsed_policy(source_vault_name),
+            _request("backup:CopyFromBackupVault", job.source_recovery_point_arn, job, context | {"backup:CopyTargets": [job.destination_vault_arn]}),
+        )
+        if copy_from.effect == policy.DENY:
+            raise JobFailure(
+                f"Access denied: the source backup vault's access policy denies backup:CopyFromBackupVault to {job.destination_vault_arn}"
+            )
+        copy_into = policy.evaluate(
+            backend_for(destination.account_id, destination.region).parsed_policy(destination.vault_name),
+            _request("backup:CopyIntoBackupVault", job.destination_vault_arn, job, context),
+        )
+        # Within an account the copy role's IAM permissions suffice; across accounts the
+        # destination vault's policy must allow the copy. An explicit Deny always wins.
+        if copy_into.effect == policy.DENY or (cross_account and not copy_into.allowed):
+            raise JobFailure(
+                "Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault"
+            )
+        if (violation := source_backend.retention_violation(destination_vault, job.lifecycle)) is not None:
+            raise JobFailure(violation)
+
+    def work(self, job: CopyJob) -> None:
+        source_backend = backend_for(job.account_id, job.region)
+        source = source_backend.recovery_points.get(job.source_recovery_point_arn)
+        if source is None:
+            raise JobFailure(f"Source recovery point {job.source_recovery_point_arn} no longer exists")
+        destination = _vault_arn(job.destination_vault_arn)
+        destination_backend = backend_for(destination.account_id, destination.region)
+        destination_vault = destination_backend.vaults.get(destination.vault_name)
+        if destination_vault is None:
+            raise JobFailure(f"Destination backup vault {job.destination_vault_arn} no longer exists")
+        snapshot_id = None
+        if source.rds_snapshot_id:
+            snapshot_id = f"awsbackup:copyjob-{job.job_id.lower()}"
+            arn = resources.rds_snapshot_arn(destination.region, destination.account_id, snapshot_id)
+            try:
+                resources.copy_rds_backup(
+                    job.account_id, job.region, source.rds_snapshot_id,
+                    destination.account_id, destination.region, snapshot_id,
+                    destination_vault.encryption_key_arn,
+                )
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+        else:
+            arn = resources.backup_recovery_point_arn(destination.region, destination.account_id)
+        job.backup_size_in_bytes = source.backup_size_in_bytes
+        job.destination_recovery_point_arn = arn
+        copy = RecoveryPoint(
+            arn=arn,
+            account_id=destination.account_id,
+            region=destination.region,
+            vault_name=destination_vault.backup_vault_name,
+            vault_arn=destination_vault.backup_vault_arn,
+            resource_arn=source.resource_arn,
+            resource_type=source.resource_type,
+            iam_role_arn=job.iam_role_arn,
+            # A copy keeps the source's creation date; its retention counts from there.
+            creation_date=source.creation_date,
+            completion_date=clock.now(),
+            lifecycle=job.lifecycle,
+            encryption_key_arn=destination_vault.encryption_key_arn,
+            backup_size_in_bytes=source.backup_size_in_bytes,
+            source_backup_vault_arn=job.source_vault_arn,
+            rds_snapshot_id=snapshot_id,
+            restore_metadata=dict(source.restore_metadata),
+        )
+        # Copies carry the source recovery point's tags. The Recovery Point State Change
+        # of the copy is emitted in the destination vault's account and Region (VERIFY #1).
+        destination_backend.add_point(copy, source_backend.list_tags(source.arn))
+
+
+class _RestoreRules:
+    def check(self, job: RestoreJob) -> None:
+        if job.recovery_point_arn not in backend_for(job.account_id, job.region).recovery_points:
+            raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
+
+    def work(self, job: RestoreJob) -> None:
+        backend = backend_for(job.account_id, job.region)
+        point = backend.recovery_points.get(job.recovery_point_arn)
+        if point is None:
+            raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
+        if point.continuous:
+            raise JobFailure("The test bed does not emulate restores of continuous recovery points")
+        if point.rds_snapshot_id:
+            tags = backend.list_tags(point.arn) if job.copy_source_tags else None
+            try:
+                job.created_resource_arn = resources.restore_rds_instance(
+                    job.account_id, job.region, point.rds_snapshot_id, job.metadata, tags
+                )
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+        else:
+            job.created_resource_arn = resources.generic_restored_resource_arn(
+                point.resource_type, job.region, job.account_id, job.metadata
+            )
+        point.last_restore_time = clock.now()
+
+
+_BACKUP_RULES = _BackupRules()
+_COPY_RULES = _CopyRules()
+_RESTORE_RULES = _RestoreRules()
+
+
+def _request(action: str, resource: str, job: Job, context: dict[str, list[str]]) -> policy.Request:
+    return policy.Request(
+        action=action,
+        resource=resource,
+        principal_account=job.account_id,
+        principal_arn=job.iam_role_arn,
+        context=context,
+    )
+
+
+class _VaultArn:
+    def __init__(self, arn: str):
+        parsed = resources.parse_arn(arn, "backup vault ARN")
+        if parsed.service != "backup" or not parsed.resource.startswith("backup-vault:"):
+            raise InvalidParameterValue(f"Invalid backup vault ARN: {arn}")
+        self.account_id = parsed.account_id
+        self.region = parsed.region
+        self.vault_name = parsed.resource.removeprefix("backup-vault:")
+
+
+def _vault_arn(arn: str) -> _VaultArn:
+    return _VaultArn(arn)
+
+
+def _require(params: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if params.get(name) in (None, ""):
+            raise MissingParameterValue(f"{name} is required")
+
+
+def _fingerprint(params: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in params.items() if k != "IdempotencyToken"}, sort_keys=True)
+
+
+# -- listings ---------------------------------------------------------------------------------
+
+
+def paginate(items: list[Any], next_token: str | None, max_results: str | None) -> tuple[list[Any], str | None]:
+    """Newest-first pages with an opaque offset token."""
+    limit = 1000
+    if max_results is not None:
+        try:
+            limit = int(max_results)
+        except ValueError:
+            raise InvalidParameterValue("MaxResults must be an integer") from None
+        if not 1 <= limit <= 1000:
+            raise InvalidParameterValue("MaxResults must be between 1 and 1000")
+    start = 0
+    if next_token:
+        try:
+            start = int(base64.urlsafe_b64decode(next_token.encode()).decode().removeprefix("offset:"))
+        except ValueError:
+            raise InvalidParameterValue("Invalid NextToken") from None
+    page = items[start : start + limit]
+    end = start + len(page)
+    token = base64.urlsafe_b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
+    return page, token
+
+
+def all_backends() -> list[ExtendedBackupBackend]:
+    return [b for _, _, b in backup_backends.iter_backends()]  # type: ignore[misc]
+
+
+def find_job(job_id: str) -> Job:
+    for backend in all_backends():
+        for table in (backend.backup_jobs, backend.copy_jobs, backend.restore_jobs):
+            if job_id in table:
+                return table[job_id]
+    raise ResourceNotFound(f"Job {job_id} not found")

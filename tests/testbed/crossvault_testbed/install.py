@@ -1,0 +1,47 @@
+"""Wire the extension into moto, in-process, before the server starts."""
+
+from moto.backup import urls as backup_urls
+from moto.backup.models import backup_backends
+
+from .backend import ExtendedBackupBackend
+from .responses import ExtendedBackupResponse
+
+_dispatch = ExtendedBackupResponse.dispatch
+
+# Every Backup URL the test bed serves (moto's own and the added operations). The
+# operation itself is resolved from botocore's model by method and URI; these patterns
+# only have to route the request to the Backup application.
+URL_PATHS = {
+    "{0}/audit/report-plans/$": _dispatch,
+    "{0}/audit/report-plans/(?P<reportPlanName>[^/]+)$": _dispatch,
+    "{0}/backup/plans/$": _dispatch,
+    "{0}/backup/plans/(?P<name>.+)/?$": _dispatch,
+    "{0}/backup-vaults/$": _dispatch,
+    "{0}/backup-vaults/(?P<name>[^/]+)$": _dispatch,
+    "{0}/backup-vaults/(?P<name>[^/]+)/vault-lock$": _dispatch,
+    "{0}/backup-vaults/(?P<name>[^/]+)/access-policy$": _dispatch,
+    "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/$": _dispatch,
+    "{0}/backup-vaults/(?P<name>[^/]+)/recovery-points/(?P<arn>.+)$": _dispatch,
+    "{0}/resources/(?P<arn>.+)/recovery-points/$": _dispatch,
+    "{0}/backup-jobs/$": _dispatch,
+    "{0}/backup-jobs/(?P<id>[^/]+)$": _dispatch,
+    "{0}/copy-jobs/$": _dispatch,
+    "{0}/copy-jobs/(?P<id>[^/]+)$": _dispatch,
+    "{0}/restore-jobs/$": _dispatch,
+    "{0}/restore-jobs/(?P<id>[^/]+)$": _dispatch,
+    "{0}/account-settings$": _dispatch,
+    "{0}/global-settings$": _dispatch,
+    "{0}/tags/(?P<resource_arn>.+)$": _dispatch,
+    "{0}/untag/(?P<resource_arn>.+)$": _dispatch,
+}
+
+
+def install() -> None:
+    """Make moto build extended Backup backends and route Backup URLs to the extension.
+
+    Must run before the first Backup backend is created (i.e. before serving requests):
+    backends already built keep moto's class.
+    """
+    backup_backends.backend = ExtendedBackupBackend
+    backup_urls.url_paths.clear()
+    backup_urls.url_paths.update(URL_PATHS)
