@@ -1,1 +1,8 @@
-fn main() {}
+fn main() {
+    let code = crossvault_stackset::run(
+        std::env::args_os(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
+    std::process::exit(code);
+}
