@@ -57,7 +57,10 @@ fn backup_job_completed_plan_rds() {
         panic!("{plan}")
     };
     assert_eq!(idempotency_token, &copy_token(RDS_RP, CENTRAL_FRANKFURT));
-    assert_eq!(idempotency_token, "crossvault-258cb0ce025241d3db1a4e08102fd85a");
+    assert_eq!(
+        idempotency_token,
+        "crossvault-258cb0ce025241d3db1a4e08102fd85a"
+    );
 }
 
 #[test]
@@ -99,8 +102,7 @@ fn copy_job_completed_to_backup_account_needs_tags_then_preprod_and_shorten() {
             ]
         }
     );
-    let untagged =
-        decide_json(&event, &config, &Facts::with_tags([("team", "orders")])).unwrap();
+    let untagged = decide_json(&event, &config, &Facts::with_tags([("team", "orders")])).unwrap();
     assert_eq!(untagged, Plan::single(shorten));
 }
 

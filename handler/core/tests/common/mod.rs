@@ -13,7 +13,10 @@ pub const PREPROD: &str = "333333333333";
 pub const COPY_ROLE: &str = "arn:aws:iam::111111111111:role/crossvault-copy";
 pub const BACKUP_COPY_ROLE: &str = "arn:aws:iam::222222222222:role/crossvault-copy";
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/events");
+pub const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/events"
+);
 
 /// The fixture file names.
 pub const FIXTURE_NAMES: &[&str] = &[
@@ -82,11 +85,14 @@ pub fn vault(region: &str, account: &str) -> VaultArn {
     .unwrap()
 }
 
-/// Replaces the value at a `/`-separated JSON pointer.
+/// Sets the value at a `/`-separated JSON pointer (the parent object must exist).
 pub fn set(event: &mut Value, pointer: &str, value: Value) {
-    *event
-        .pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("no {pointer}")) = value;
+    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+    event
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("no object at {parent:?}"))
+        .insert(key.to_owned(), value);
 }
 
 /// Removes a key from an object at a JSON pointer.
