@@ -6,6 +6,7 @@ sweep, and a log of emitted events. See tests/testbed/README.md for every call.
 """
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from . import clock, events, jobs, organization
 from .backend import STATE_LOCK, all_backends, backend_for, find_job
 from .errors import BackupError
 
+_log = logging.getLogger("crossvault_testbed.control")
 PREFIX = "/_testbed"
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
@@ -232,6 +234,9 @@ def control_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
             response = _respond(exc.code or 400, {"error": exc.error_code, "message": exc.message})
         except HTTPException as exc:
             response = _respond(exc.code or 400, {"error": exc.description})
+        except Exception as exc:  # a bug in the test bed: report it as JSON, keep serving
+            _log.exception("control call %s %s failed", request.method, request.path)
+            response = _respond(500, {"error": f"{type(exc).__name__}: {exc}"})
         break
     if response is None:
         status = 405 if matched_path else 404

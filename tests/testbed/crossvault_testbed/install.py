@@ -2,8 +2,10 @@
 
 from moto.backup import urls as backup_urls
 from moto.backup.models import backup_backends
+from moto.events.utils import EventTemplateParser
 
 from .backend import ExtendedBackupBackend
+from .resources import include_awsbackup_snapshots_in_lookups
 from .responses import ExtendedBackupResponse
 
 _dispatch = ExtendedBackupResponse.dispatch
@@ -35,9 +37,18 @@ URL_PATHS = {
     "{0}/untag/(?P<resource_arn>.+)$": _dispatch,
 }
 
+# EventBridge delivers the whole event to targets without an InputTransformer, "account"
+# included; moto 5.2.1's default template drops it, and the crossvault handler reads it.
+EVENT_TEMPLATE = (
+    '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+    '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+    '"detail": <detail>}'
+)
+
 
 def install() -> None:
-    """Make moto build extended Backup backends and route Backup URLs to the extension.
+    """Make moto build extended Backup backends, route Backup URLs to the extension,
+    deliver complete events to EventBridge targets and let RDS find AWS Backup snapshots.
 
     Must run before the first Backup backend is created (i.e. before serving requests):
     backends already built keep moto's class.
@@ -45,3 +56,5 @@ def install() -> None:
     backup_backends.backend = ExtendedBackupBackend
     backup_urls.url_paths.clear()
     backup_urls.url_paths.update(URL_PATHS)
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = EVENT_TEMPLATE
+    include_awsbackup_snapshots_in_lookups()

@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 
 from moto.rds.exceptions import RDSClientError
-from moto.rds.models import DBSnapshot, rds_backends
+from moto.rds.models import DBSnapshot, RDSBackend, rds_backends
+from moto.rds.utils import merge_filters
 
 from .errors import InvalidParameterValue
 
@@ -121,6 +122,19 @@ def copy_rds_backup(
     dest_backend.database_snapshots[copy.db_snapshot_identifier] = copy
 
 
+def include_awsbackup_snapshots_in_lookups() -> None:
+    """RDS finds an ``awsbackup`` snapshot by its identifier (DescribeDBSnapshots, restores);
+    moto 5.2.1 only looks at automated and manual snapshots unless a type is given."""
+    original = RDSBackend.describe_db_snapshots
+
+    def describe_db_snapshots(self, db_instance_identifier, db_snapshot_identifier=None, snapshot_type=None, filters=None):  # type: ignore[no-untyped-def]
+        if db_snapshot_identifier and snapshot_type is None and "snapshot-type" not in (filters or {}):
+            filters = merge_filters(filters, {"snapshot-type": ["automated", "manual", "awsbackup"]})
+        return original(self, db_instance_identifier, db_snapshot_identifier, snapshot_type, filters)
+
+    RDSBackend.describe_db_snapshots = describe_db_snapshots  # type: ignore[method-assign]
+
+
 def delete_rds_backup(account_id: str, region: str, snapshot_id: str) -> None:
     rds_backends[account_id][region].database_snapshots.pop(snapshot_id, None)
 
@@ -180,7 +194,8 @@ def _restore_metadata(snapshot: DBSnapshot) -> dict[str, str]:
         "MultiAZ": text(bool(db.multi_az)),
         "PubliclyAccessible": text(bool(db.publicly_accessible)),
         "StorageType": text(db.storage_type),
-        "DBSubnetGroupName": text(db.db_subnet_group_name),
+        # moto's DBInstance.db_subnet_group_name is write-only; the group object has the name.
+        "DBSubnetGroupName": text(getattr(getattr(db, "db_subnet_group", None), "name", None)),
         "VpcSecurityGroupIds": json.dumps(list(db.vpc_security_group_ids or [])),
         "AvailabilityZone": text(db.availability_zone),
         "DeletionProtection": text(bool(db.deletion_protection)),
