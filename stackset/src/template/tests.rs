@@ -1,0 +1,868 @@
+//! The real template, evaluated for the contract's accounts and regions.
+
+use std::collections::BTreeMap;
+
+use crossvault_core::config::Role;
+use serde_json::{Value as Json, json};
+
+use super::*;
+
+const TEMPLATE: &str = include_str!("../../../template/crossvault.yaml");
+/// The shared sample events (read at run time, as the core's fixture tests do).
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events");
+
+const BACKUP: &str = "222222222222";
+const PREPROD: &str = "333333333333";
+const SOURCE: &str = "111111111111";
+const OTHER_SOURCE: &str = "444444444444";
+const MANAGEMENT: &str = "999999999999";
+
+fn template() -> Template {
+    Template::parse(TEMPLATE).expect("template parses")
+}
+
+/// The contract's parameter set, plus `extra`.
+fn params(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = [
+        ("BackupAccountId", BACKUP),
+        ("BackupRegion", "eu-central-1"),
+        ("BackupRegionAlternate", "eu-west-1"),
+        ("PreProdAccountIds", PREPROD),
+        ("ManagementAccountId", MANAGEMENT),
+        ("ArtifactBucketPrefix", "crossvault-artifacts"),
+        ("ArtifactKey", "crossvault/bootstrap-0123abcd.zip"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        p.insert((*k).to_owned(), (*v).to_owned());
+    }
+    p
+}
+
+fn eval<'t>(
+    t: &'t Template,
+    account: &str,
+    region: &str,
+    extra: &[(&str, &str)],
+) -> Evaluation<'t> {
+    t.evaluate(&params(extra), &Pseudo::new(account, region))
+        .unwrap_or_else(|e| panic!("{account} {region}: {e}"))
+}
+
+fn fixture(name: &str) -> Json {
+    let path = format!("{EVENTS}/{name}");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn vault_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:backup:{region}:{account}:backup-vault:{name}")
+}
+
+#[test]
+fn template_fits_the_stackset_body_limit() {
+    assert!(
+        TEMPLATE.len() < 51_200,
+        "template is {} bytes; StackSets take at most 51,200",
+        TEMPLATE.len()
+    );
+}
+
+#[test]
+fn minimal_deploy_needs_five_parameters() {
+    let t = template();
+    let required: Vec<&str> = t
+        .parameters()
+        .iter()
+        .filter(|(_, p)| p.default.is_none())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "ArtifactBucketPrefix",
+            "ArtifactKey",
+            "BackupAccountId",
+            "BackupRegion",
+            "BackupRegionAlternate"
+        ]
+    );
+}
+
+#[test]
+fn each_account_gets_its_role() {
+    let t = template();
+    for (account, region, role) in [
+        (BACKUP, "eu-central-1", Role::Backup),
+        (BACKUP, "eu-west-1", Role::Backup),
+        (PREPROD, "eu-west-1", Role::PreProd),
+        (SOURCE, "eu-west-1", Role::Source),
+        (OTHER_SOURCE, "eu-central-1", Role::Source),
+        (MANAGEMENT, "eu-west-1", Role::Management),
+    ] {
+        let e = eval(&t, account, region, &[]);
+        assert_eq!(e.role, role, "{account} {region}");
+        let is = |c: &str| e.conditions[c];
+        assert_eq!(is("IsBackupAccount"), role == Role::Backup, "{account}");
+        assert_eq!(is("IsPreProdAccount"), role == Role::PreProd, "{account}");
+        assert_eq!(
+            is("IsManagementAccount"),
+            role == Role::Management,
+            "{account}"
+        );
+        assert_eq!(is("IsSourceAccount"), role == Role::Source, "{account}");
+        assert_eq!(is("IsBackupRegion"), region == "eu-central-1", "{region}");
+    }
+}
+
+#[test]
+fn role_precedence_and_empty_lists() {
+    let t = template();
+    // Backup wins when an account is listed as pre-prod as well.
+    let e = eval(
+        &t,
+        BACKUP,
+        "eu-central-1",
+        &[("PreProdAccountIds", "333333333333,222222222222")],
+    );
+    assert_eq!(e.role, Role::Backup);
+    // Without pre-prod or management accounts, everyone else is a source.
+    let none = [("PreProdAccountIds", ""), ("ManagementAccountId", "")];
+    assert_eq!(eval(&t, PREPROD, "eu-west-1", &none).role, Role::Source);
+    assert_eq!(eval(&t, MANAGEMENT, "eu-west-1", &none).role, Role::Source);
+    assert!(!eval(&t, SOURCE, "eu-west-1", &none).conditions["HasPreProd"]);
+}
+
+#[test]
+fn the_fifth_pre_prod_account_is_found_and_a_sixth_is_not() {
+    let t = template();
+    let list = "100000000001,100000000002,100000000003,100000000004,100000000005,100000000006";
+    let role = |account| eval(&t, account, "eu-west-1", &[("PreProdAccountIds", list)]).role;
+    assert_eq!(role("100000000001"), Role::PreProd);
+    assert_eq!(role("100000000005"), Role::PreProd);
+    // Documented limit: only the first five items are compared.
+    assert_eq!(role("100000000006"), Role::Source);
+}
+
+fn existing<'e>(e: &'e Evaluation) -> Vec<&'e str> {
+    e.resources.iter().map(|r| r.logical_id.as_str()).collect()
+}
+
+#[test]
+fn key_resources_exist_only_in_their_role() {
+    let t = template();
+    let per_role: &[(&str, &str, &[&str], &[&str])] = &[
+        (
+            BACKUP,
+            "eu-central-1",
+            &[
+                "CentralVault",
+                "VaultKey",
+                "CopyRole",
+                "EventQueue",
+                "DeadLetterQueue",
+                "BackupJobRule",
+                "CopyJobRule",
+                "RecoveryPointRule",
+                "EventSourceMapping",
+                "ReconcileRule",
+                "NotificationTopic",
+                "DeadLetterAlarm",
+                "OrgInfo",
+                "RegionSettings",
+                "HandlerFunction",
+            ],
+            &[
+                "SourceVault",
+                "SourceVaultPolicy",
+                "PreProdVault",
+                "RestoreJobRule",
+                "GlobalSettings",
+            ],
+        ),
+        (
+            PREPROD,
+            "eu-west-1",
+            &[
+                "PreProdVault",
+                "VaultKey",
+                "EventQueue",
+                "RestoreJobRule",
+                "RecoveryPointRule",
+                "RegionSettings",
+                "OrgInfo",
+            ],
+            &["SourceVault", "CentralVault", "CopyRole", "GlobalSettings"],
+        ),
+        (
+            SOURCE,
+            "eu-west-1",
+            &[
+                "SourceVault",
+                "VaultKey",
+                "CopyRole",
+                "EventQueue",
+                "BackupJobRule",
+                "CopyJobRule",
+                "ReconcileRule",
+                "RegionSettings",
+                "OrgInfo",
+            ],
+            &[
+                "CentralVault",
+                "PreProdVault",
+                "SourceVaultPolicy",
+                "RestoreJobRule",
+                "GlobalSettings",
+            ],
+        ),
+        (
+            MANAGEMENT,
+            "eu-west-1",
+            &[
+                "GlobalSettings",
+                "RegionSettings",
+                "OrgInfo",
+                "HandlerFunction",
+                "HandlerRole",
+                "HandlerLogGroup",
+            ],
+            &[
+                "SourceVault",
+                "CentralVault",
+                "PreProdVault",
+                "VaultKey",
+                "CopyRole",
+                "EventQueue",
+                "BackupJobRule",
+                "ReconcileRule",
+                "NotificationTopic",
+            ],
+        ),
+    ];
+    for (account, region, present, absent) in per_role {
+        let e = eval(&t, account, region, &[]);
+        for id in *present {
+            assert!(
+                e.exists(id),
+                "{id} should exist in {account} {region}: {:?}",
+                existing(&e)
+            );
+        }
+        for id in *absent {
+            assert!(!e.exists(id), "{id} should not exist in {account} {region}");
+        }
+    }
+}
+
+#[test]
+fn central_vault_only_where_copies_land() {
+    let t = template();
+    assert!(eval(&t, BACKUP, "eu-central-1", &[]).exists("CentralVault"));
+    assert!(
+        eval(&t, BACKUP, "eu-west-1", &[]).exists("CentralVault"),
+        "alternate region"
+    );
+    let elsewhere = eval(&t, BACKUP, "us-east-1", &[]);
+    assert_eq!(elsewhere.role, Role::Backup);
+    assert!(!elsewhere.exists("CentralVault") && !elsewhere.exists("EventQueue"));
+    assert!(
+        elsewhere.exists("CopyRole"),
+        "the handler's configuration needs a copy role in the backup role"
+    );
+    assert!(eval(&t, BACKUP, "us-east-1", &[("CopyToLocalRegion", "true")]).exists("CentralVault"));
+    assert!(
+        eval(&t, BACKUP, "us-east-1", &[("TwoHopResourceTypes", "RDS")]).exists("CentralVault")
+    );
+}
+
+#[test]
+fn vault_lock_follows_the_mode() {
+    let t = template();
+    let lock = |account, mode: &str| {
+        let e = eval(
+            &t,
+            account,
+            "eu-central-1",
+            &[("VaultLockMode", mode), ("LockMaxRetentionDays", "400")],
+        );
+        e.properties("CentralVault")
+            .unwrap()
+            .and_then(|p| p.get("LockConfiguration").cloned())
+    };
+    assert_eq!(lock(BACKUP, "none"), None);
+    assert_eq!(
+        lock(BACKUP, "governance"),
+        Some(json!({"MinRetentionDays": "7", "MaxRetentionDays": "400"}))
+    );
+    assert_eq!(
+        lock(BACKUP, "compliance"),
+        Some(json!({"MinRetentionDays": "7", "MaxRetentionDays": "400", "ChangeableForDays": "3"}))
+    );
+    // Source vaults are never locked: their originals get shortened.
+    let source = eval(
+        &t,
+        SOURCE,
+        "eu-central-1",
+        &[("VaultLockMode", "compliance")],
+    );
+    assert!(
+        source
+            .properties("SourceVault")
+            .unwrap()
+            .unwrap()
+            .get("LockConfiguration")
+            .is_none()
+    );
+}
+
+#[test]
+fn central_vault_admits_the_organization_and_denies_weakening() {
+    let t = template();
+    let e = eval(
+        &t,
+        BACKUP,
+        "eu-central-1",
+        &[("AllowedOrgPaths", "o-abcdefghij/r-ab12/ou-ab12-11111111/*")],
+    );
+    let policy = e.properties("CentralVault").unwrap().unwrap()["AccessPolicy"].clone();
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 2);
+    assert_eq!(statements[0]["Principal"], json!({"AWS": "*"}));
+    assert_eq!(statements[0]["Action"], "backup:CopyIntoBackupVault");
+    assert_eq!(
+        statements[0]["Condition"],
+        json!({
+            "StringEquals": {"aws:PrincipalOrgID": {"Fn::GetAtt": ["OrgInfo", "OrganizationId"]}},
+            "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-abcdefghij/r-ab12/ou-ab12-11111111/*"]}
+        })
+    );
+    assert_eq!(statements[1]["Effect"], "Deny");
+    assert_eq!(
+        statements[1]["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        json!([
+            "arn:*:iam::*:role/stacksets-exec-*",
+            "arn:*:iam::*:role/AWSCloudFormationStackSetExecutionRole"
+        ])
+    );
+    let without = eval(&t, BACKUP, "eu-central-1", &[("VaultAdminRoleArns", "")]);
+    let policy = without.properties("CentralVault").unwrap().unwrap()["AccessPolicy"].clone();
+    assert_eq!(policy["Statement"].as_array().unwrap().len(), 1);
+    assert!(
+        policy["Statement"][0]["Condition"]
+            .get("ForAnyValue:StringLike")
+            .is_none()
+    );
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert!(statement["Sid"].as_str().unwrap().starts_with("Crossvault"));
+    }
+}
+
+fn pinned_targets(policy_statements: &Json) -> Json {
+    let pin = &policy_statements[0];
+    assert_eq!(pin["Sid"], "CrossvaultPinCopyTargets");
+    assert_eq!(pin["Effect"], "Deny");
+    assert_eq!(pin["Action"], "backup:CopyFromBackupVault");
+    pin["Condition"]["ForAnyValue:ArnNotEquals"]["backup:CopyTargets"].clone()
+}
+
+#[test]
+fn source_vault_pins_copy_targets() {
+    let t = template();
+    let e = eval(&t, SOURCE, "eu-west-1", &[]);
+    let statements =
+        e.properties("SourceVault").unwrap().unwrap()["AccessPolicy"]["Statement"].clone();
+    let central = |region| vault_arn(region, BACKUP, "crossvault");
+    let preprod = vault_arn("eu-west-1", PREPROD, "crossvault");
+    // Items past the pre-prod list repeat the backup account (the local central vault).
+    assert_eq!(
+        pinned_targets(&statements),
+        json!([
+            central("eu-central-1"),
+            central("eu-west-1"),
+            central("eu-west-1"),
+            preprod,
+            central("eu-west-1"),
+            central("eu-west-1"),
+            central("eu-west-1"),
+            central("eu-west-1")
+        ])
+    );
+    let no_preprod = eval(&t, SOURCE, "us-east-1", &[("PreProdAccountIds", "")]);
+    let statements =
+        no_preprod.properties("SourceVault").unwrap().unwrap()["AccessPolicy"]["Statement"].clone();
+    assert_eq!(
+        pinned_targets(&statements),
+        json!([
+            central("eu-central-1"),
+            central("eu-west-1"),
+            vault_arn("us-east-1", BACKUP, "crossvault")
+        ])
+    );
+}
+
+#[test]
+fn existing_source_vault_gets_the_same_statements_through_the_custom_resource() {
+    let t = template();
+    let created = eval(&t, SOURCE, "eu-west-1", &[]);
+    let byo = eval(&t, SOURCE, "eu-west-1", &[("SourceVaultName", "Default")]);
+    assert!(!byo.exists("SourceVault") && byo.exists("SourceVaultPolicy"));
+    let native =
+        created.properties("SourceVault").unwrap().unwrap()["AccessPolicy"]["Statement"].clone();
+    let custom = custom_resources(&byo)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.logical_id == "SourceVaultPolicy")
+        .unwrap();
+    assert_eq!(custom.resource_type, "Custom::BackupVaultPolicy");
+    assert_eq!(custom.properties["BackupVaultName"], "Default");
+    assert_eq!(custom.properties["Statements"], native);
+    assert_eq!(
+        handler_environment(&byo).unwrap()["CROSSVAULT_VAULT_NAME"],
+        "Default"
+    );
+    // The event rules follow the managed vault.
+    let rules = event_rules(&byo).unwrap();
+    let backup_rule = rules
+        .iter()
+        .find(|r| r.logical_id == "BackupJobRule")
+        .unwrap();
+    assert_eq!(
+        backup_rule.event_pattern.as_ref().unwrap()["detail"]["backupVaultArn"],
+        json!([vault_arn("eu-west-1", SOURCE, "Default")])
+    );
+}
+
+#[test]
+fn pre_prod_vault_admits_production_and_backup_accounts() {
+    let t = template();
+    let e = eval(
+        &t,
+        PREPROD,
+        "eu-west-1",
+        &[("ProductionAccountIds", "111111111111,444444444444")],
+    );
+    let statement =
+        e.properties("PreProdVault").unwrap().unwrap()["AccessPolicy"]["Statement"][0].clone();
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["aws:PrincipalAccount"],
+        json!([BACKUP, SOURCE, OTHER_SOURCE])
+    );
+    let open = eval(&t, PREPROD, "eu-west-1", &[]);
+    let statement =
+        open.properties("PreProdVault").unwrap().unwrap()["AccessPolicy"]["Statement"][0].clone();
+    assert!(
+        statement["Condition"]["StringEquals"]
+            .get("aws:PrincipalAccount")
+            .is_none()
+    );
+}
+
+#[test]
+fn handler_environment_is_the_contract() {
+    let t = template();
+    let e = eval(&t, SOURCE, "eu-west-1", &[]);
+    let env = handler_environment(&e).unwrap();
+    let expected = json!({
+        "CROSSVAULT_ROLE": "source",
+        "CROSSVAULT_ACCOUNT_ID": SOURCE,
+        "CROSSVAULT_BACKUP_ACCOUNT_ID": BACKUP,
+        "CROSSVAULT_BACKUP_REGION": "eu-central-1",
+        "CROSSVAULT_BACKUP_REGION_ALTERNATE": "eu-west-1",
+        "CROSSVAULT_PREPROD_ACCOUNT_IDS": PREPROD,
+        "CROSSVAULT_VAULT_NAME": "crossvault",
+        "CROSSVAULT_CENTRAL_VAULT_NAME": "crossvault",
+        "CROSSVAULT_PREPROD_VAULT_NAME": "crossvault",
+        "CROSSVAULT_COPY_ROLE_ARN": "arn:aws:iam::111111111111:role/crossvault-copy-eu-west-1",
+        "CROSSVAULT_COPY_DELETE_AFTER_DAYS": "35",
+        "CROSSVAULT_COPY_COLD_AFTER_DAYS": "",
+        "CROSSVAULT_NEW_DELETE_AFTER_DAYS": "7",
+        "CROSSVAULT_COPY_TO_LOCAL_REGION": "false",
+        "CROSSVAULT_PREPROD_TAG_KEY": "CopyToPreProd",
+        "CROSSVAULT_PREPROD_TAG_VALUE": "true",
+        "CROSSVAULT_PREPROD_SOURCE_ACCOUNT_IDS": "",
+        "CROSSVAULT_TWO_HOP_RESOURCE_TYPES": "",
+        "CROSSVAULT_NOTIFY_TOPIC_ARN": "arn:aws:sns:eu-west-1:111111111111:crossvault-notifications",
+        "CROSSVAULT_RECONCILE_LOOKBACK_HOURS": "72",
+        "CROSSVAULT_LOG_LEVEL": "info",
+    });
+    assert_eq!(serde_json::to_value(&env).unwrap(), expected);
+    // The handler's own parser accepts it, in every role.
+    for (account, region) in [
+        (SOURCE, "eu-west-1"),
+        (BACKUP, "eu-central-1"),
+        (BACKUP, "us-east-1"),
+        (PREPROD, "eu-west-1"),
+        (MANAGEMENT, "eu-west-1"),
+    ] {
+        let e = eval(&t, account, region, &[]);
+        let env: BTreeMap<String, String> = handler_environment(&e)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    v.as_str()
+                        .unwrap_or_else(|| panic!("unresolved {v}"))
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let config = crossvault_core::config::StackConfig::from_env_map(&env)
+            .unwrap_or_else(|err| panic!("{account} {region}: {err}"));
+        assert_eq!(config.role, e.role);
+    }
+}
+
+#[test]
+fn custom_resources_carry_token_timeout_and_string_properties() {
+    let t = template();
+    let e = eval(&t, MANAGEMENT, "eu-west-1", &[]);
+    let resources = custom_resources(&e).unwrap();
+    let kinds: Vec<(&str, &str)> = resources
+        .iter()
+        .map(|c| (c.logical_id.as_str(), c.resource_type.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("GlobalSettings", "Custom::BackupGlobalSettings"),
+            ("OrgInfo", "Custom::OrganizationInfo"),
+            ("RegionSettings", "Custom::BackupRegionSettings"),
+        ]
+    );
+    for c in &resources {
+        assert_eq!(
+            c.properties["ServiceToken"],
+            "arn:aws:lambda:eu-west-1:999999999999:function:crossvault-handler"
+        );
+        assert_eq!(c.properties["ServiceTimeout"], "300", "{}", c.logical_id);
+    }
+    assert_eq!(
+        resources[0].properties["IsCrossAccountBackupEnabled"],
+        "true"
+    );
+    assert_eq!(
+        resources[2].properties["ResourceTypeOptInPreference"],
+        json!({"Aurora": "true", "DynamoDB": "true", "EFS": "true", "RDS": "true"})
+    );
+    assert_eq!(
+        resources[2].properties["ResourceTypeManagementPreference"],
+        json!({"DynamoDB": "true", "EFS": "true"})
+    );
+}
+
+#[test]
+fn region_settings_everywhere_when_enabled_and_nowhere_when_not() {
+    let t = template();
+    for (account, region) in [
+        (SOURCE, "eu-west-1"),
+        (BACKUP, "us-east-1"),
+        (PREPROD, "eu-central-1"),
+        (MANAGEMENT, "eu-west-1"),
+    ] {
+        assert!(
+            eval(&t, account, region, &[]).exists("RegionSettings"),
+            "{account} {region}"
+        );
+        assert!(
+            !eval(&t, account, region, &[("EnableRegionSettings", "false")])
+                .exists("RegionSettings")
+        );
+    }
+}
+
+#[test]
+fn region_setting_items_map_to_their_types_only() {
+    let t = template();
+    let e = eval(
+        &t,
+        SOURCE,
+        "eu-west-1",
+        &[
+            (
+                "OptInResourceTypes",
+                "SAP HANA on Amazon EC2=true,EC2=false,Redshift Serverless=true",
+            ),
+            ("FullManagementResourceTypes", "EFS=false"),
+        ],
+    );
+    let settings = custom_resources(&e)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.logical_id == "RegionSettings")
+        .unwrap();
+    assert_eq!(
+        settings.properties["ResourceTypeOptInPreference"],
+        json!({"SAP HANA on Amazon EC2": "true", "EC2": "false", "Redshift Serverless": "true"})
+    );
+    assert_eq!(
+        settings.properties["ResourceTypeManagementPreference"],
+        json!({"EFS": "false"})
+    );
+    let e = eval(&t, SOURCE, "eu-west-1", &[("OptInResourceTypes", "")]);
+    let settings = custom_resources(&e)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.logical_id == "RegionSettings")
+        .unwrap();
+    assert_eq!(
+        settings.properties["ResourceTypeOptInPreference"],
+        json!({})
+    );
+}
+
+/// Which rules of the instance deliver the event.
+fn delivering_rules(e: &Evaluation, event: &Json) -> Vec<String> {
+    event_rules(e)
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.event_pattern
+                .as_ref()
+                .is_some_and(|p| event_pattern_matches(p, event))
+        })
+        .map(|r| r.logical_id)
+        .collect()
+}
+
+#[test]
+fn event_rules_deliver_the_sample_events_to_the_right_instance() {
+    let t = template();
+    let source = eval(&t, SOURCE, "eu-west-1", &[]);
+    let other = eval(&t, OTHER_SOURCE, "eu-west-1", &[]);
+    let backup = eval(&t, BACKUP, "eu-central-1", &[]);
+    let preprod = eval(&t, PREPROD, "eu-west-1", &[]);
+    let cases: &[(&str, &Evaluation, &[&str])] = &[
+        (
+            "backup-job-completed-plan-rds.json",
+            &source,
+            &["BackupJobRule"],
+        ),
+        (
+            "backup-job-completed-ondemand-efs.json",
+            &source,
+            &["BackupJobRule"],
+        ),
+        (
+            "copy-job-completed-to-backup-account.json",
+            &source,
+            &["CopyJobRule"],
+        ),
+        ("copy-job-failed.json", &source, &["CopyJobRule"]),
+        // Not terminal: the handler has nothing to do yet.
+        ("copy-job-running.json", &source, &[]),
+        (
+            "recovery-point-arrived-preprod.json",
+            &preprod,
+            &["RecoveryPointRule"],
+        ),
+        ("restore-job-completed.json", &preprod, &["RestoreJobRule"]),
+        // Other accounts' vaults are not ours.
+        ("backup-job-completed-plan-rds.json", &other, &[]),
+        ("copy-job-completed-to-backup-account.json", &backup, &[]),
+        ("recovery-point-arrived-preprod.json", &source, &[]),
+    ];
+    for (name, e, expected) in cases {
+        assert_eq!(
+            delivering_rules(e, &fixture(name)),
+            *expected,
+            "{name} in the {} instance",
+            e.role
+        );
+    }
+}
+
+#[test]
+fn rules_target_the_queue_and_the_schedule_targets_the_handler() {
+    let t = template();
+    let e = eval(
+        &t,
+        PREPROD,
+        "eu-west-1",
+        &[("ReconcileSchedule", "rate(1 hour)")],
+    );
+    let rules = event_rules(&e).unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r.logical_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "BackupJobRule",
+            "CopyJobRule",
+            "ReconcileRule",
+            "RecoveryPointRule",
+            "RestoreJobRule"
+        ]
+    );
+    for rule in &rules {
+        if rule.logical_id == "ReconcileRule" {
+            assert_eq!(rule.schedule_expression.as_deref(), Some("rate(1 hour)"));
+            assert_eq!(rule.targets, ["HandlerFunction"]);
+            assert!(rule.event_pattern.is_none());
+        } else {
+            assert_eq!(rule.targets, ["EventQueue"], "{}", rule.logical_id);
+            assert_eq!(
+                rule.event_pattern.as_ref().unwrap()["source"],
+                json!(["aws.backup"])
+            );
+        }
+    }
+}
+
+#[test]
+fn queue_policy_admits_exactly_the_instances_rules() {
+    let t = template();
+    let e = eval(&t, SOURCE, "eu-west-1", &[]);
+    let policy = e.properties("EventQueuePolicy").unwrap().unwrap();
+    let sources =
+        &policy["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"];
+    assert_eq!(
+        sources.as_array().unwrap().len(),
+        3,
+        "no RestoreJobRule outside pre-prod: {sources}"
+    );
+    let e = eval(&t, PREPROD, "eu-west-1", &[]);
+    let policy = e.properties("EventQueuePolicy").unwrap().unwrap();
+    assert_eq!(
+        policy["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn handler_reads_its_code_from_the_regional_bucket() {
+    let t = template();
+    let e = eval(&t, SOURCE, "ap-southeast-2", &[("Architecture", "x86_64")]);
+    let f = e.properties("HandlerFunction").unwrap().unwrap();
+    assert_eq!(
+        f["Code"],
+        json!({"S3Bucket": "crossvault-artifacts-ap-southeast-2", "S3Key": "crossvault/bootstrap-0123abcd.zip"})
+    );
+    assert_eq!(f["Architectures"], json!(["x86_64"]));
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert!(
+        f["Timeout"].as_u64().unwrap() < 300,
+        "must answer before ServiceTimeout"
+    );
+}
+
+#[test]
+fn parameter_errors_name_the_parameter() {
+    let t = template();
+    let pseudo = Pseudo::new(SOURCE, "eu-west-1");
+    let mut p = params(&[("Bogus", "x")]);
+    assert_eq!(
+        t.evaluate(&p, &pseudo).unwrap_err(),
+        TemplateError::UnknownParameter("Bogus".into())
+    );
+    p.remove("Bogus");
+    p.remove("BackupRegionAlternate");
+    assert_eq!(
+        t.evaluate(&p, &pseudo).unwrap_err(),
+        TemplateError::MissingParameter("BackupRegionAlternate".into())
+    );
+    let err = t
+        .evaluate(&params(&[("VaultLockMode", "forever")]), &pseudo)
+        .unwrap_err();
+    assert!(
+        matches!(err, TemplateError::NotAllowed { ref parameter, .. } if parameter == "VaultLockMode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn evaluation_errors_name_the_function_or_condition() {
+    let pseudo = Pseudo::new(SOURCE, "eu-west-1");
+    let none = BTreeMap::new();
+    let run = |text: &str| {
+        Template::parse(text)
+            .unwrap()
+            .evaluate(&none, &pseudo)
+            .unwrap_err()
+    };
+    let err = run("Conditions:\n  C: !Equals [!Base64 x, y]\n");
+    assert_eq!(
+        err,
+        TemplateError::UnsupportedFunction {
+            context: "Conditions.C".into(),
+            function: "Fn::Base64".into()
+        }
+    );
+    let err = run("Conditions:\n  C: !Not [!Condition D]\n");
+    assert!(
+        matches!(err, TemplateError::UnknownCondition { ref name, .. } if name == "D"),
+        "{err}"
+    );
+    let err = run("Conditions:\n  C: !Not [!Condition D]\n  D: !Not [!Condition C]\n");
+    assert!(matches!(err, TemplateError::CyclicCondition(_)), "{err}");
+    let err = run("Conditions:\n  C: !Equals [!Ref Nope, x]\n");
+    assert!(
+        matches!(err, TemplateError::UnknownReference { ref name, .. } if name == "Nope"),
+        "{err}"
+    );
+    let err = run("Conditions:\n  C: !Equals [!Select [3, !Split [',', 'a,b']], x]\n");
+    assert!(err.to_string().contains("out of range"), "{err}");
+    assert!(matches!(
+        Template::parse("a: [").unwrap_err(),
+        TemplateError::Yaml(_)
+    ));
+}
+
+#[test]
+fn intrinsics_resolve_like_cloudformation() {
+    let text = r#"
+Parameters:
+  L: {Type: CommaDelimitedList, Default: "a,b"}
+  N: {Type: Number, Default: 7}
+Mappings:
+  M: {eu-west-1: {Name: dublin}}
+Conditions:
+  IsSeven: !Equals [!Ref N, "7"]
+  HasB: !Equals [!Select [1, !Ref L], b]
+  Both: !And [!Condition IsSeven, !Condition HasB]
+Resources:
+  Q:
+    Type: AWS::SQS::Queue
+    Condition: Both
+    Properties:
+      QueueName: !Sub "${AWS::StackName}-${L2}-${!Literal}"
+      Tags:
+        - {Key: region, Value: !FindInMap [M, !Ref AWS::Region, Name]}
+        - !If [IsSeven, !Ref AWS::NoValue, {Key: x, Value: y}]
+        - {Key: joined, Value: !Join ["+", !Ref L]}
+        - {Key: later, Value: !GetAtt Other.Thing}
+  Other:
+    Type: Custom::Thing
+"#
+    .replace("${L2}", "${N}");
+    let t = Template::parse(&text).unwrap();
+    let e = t
+        .evaluate(&BTreeMap::new(), &Pseudo::new(SOURCE, "eu-west-1"))
+        .unwrap();
+    assert_eq!(
+        e.conditions,
+        BTreeMap::from([
+            ("Both".into(), true),
+            ("HasB".into(), true),
+            ("IsSeven".into(), true)
+        ])
+    );
+    assert_eq!(
+        e.properties("Q").unwrap().unwrap(),
+        json!({
+            "QueueName": "crossvault-7-${Literal}",
+            "Tags": [
+                {"Key": "region", "Value": "dublin"},
+                {"Key": "joined", "Value": "a+b"},
+                {"Key": "later", "Value": {"Fn::GetAtt": ["Other", "Thing"]}}
+            ]
+        })
+    );
+    // Without the handler, the role comes from the role conditions (none here: source).
+    assert_eq!(e.role, Role::Source);
+}
