@@ -14,23 +14,18 @@ from datetime import timedelta
 from typing import Any
 
 from moto.backup import urls as backup_urls
-from moto.backup.models import BackupBackend, Vault, backup_backends
+from moto.backup.models import BackupBackend, Vault
 
-from . import clock, events, organization, policy, resources, settings
+from . import clock, events, policy, resources, settings
+from .backends import all_backends
 from .errors import (
     InvalidParameterValue,
     InvalidRequest,
     MissingParameterValue,
     ResourceNotFound,
 )
-from .jobs import (
-    BackupJob,
-    CopyJob,
-    Job,
-    JobFailure,
-    RestoreJob,
-    new_job_id,
-)
+from .job_rules import BACKUP_RULES, COPY_RULES, RESTORE_RULES
+from .jobs import BackupJob, CopyJob, Job, RestoreJob, new_job_id
 from .lifecycle import Lifecycle
 from .recovery_points import COLD, WARM, RecoveryPoint
 
@@ -38,11 +33,6 @@ STATE_LOCK = threading.RLock()
 
 # Types whose backups have no cold tier: AWS ignores MoveToColdStorageAfterDays for them.
 NO_COLD_TIER = {"RDS", "Aurora", "DocumentDB", "Neptune"}
-DEFAULT_BACKUP_SIZE = 1_048_576
-
-
-def backend_for(account_id: str, region: str) -> "ExtendedBackupBackend":
-    return backup_backends[account_id][region]  # type: ignore[return-value]
 
 
 class ExtendedBackupBackend(BackupBackend):
@@ -119,9 +109,7 @@ class ExtendedBackupBackend(BackupBackend):
         vault.max_retention_days = max_retention_days
         vault.changeable_for_days = changeable_for_days
         vault.lock_date = (
-            clock.epoch(clock.now() + timedelta(days=changeable_for_days))
-            if changeable_for_days is not None
-            else None
+            clock.epoch(clock.now() + timedelta(days=changeable_for_days)) if changeable_for_days is not None else None
         )
 
     def delete_backup_vault_lock_configuration(self, backup_vault_name: str) -> None:
@@ -220,8 +208,13 @@ class ExtendedBackupBackend(BackupBackend):
         if point.continuous:
             raise InvalidRequest("UpdateRecoveryPointLifecycle does not support continuous backups")
         new = Lifecycle.from_api(lifecycle)
-        if point.storage_class == COLD and new.move_to_cold_storage_after_days != point.lifecycle.move_to_cold_storage_after_days:
-            raise InvalidParameterValue("MoveToColdStorageAfterDays cannot be changed after the recovery point moved to cold storage")
+        if (
+            point.storage_class == COLD
+            and new.move_to_cold_storage_after_days != point.lifecycle.move_to_cold_storage_after_days
+        ):
+            raise InvalidParameterValue(
+                "MoveToColdStorageAfterDays cannot be changed after the recovery point moved to cold storage"
+            )
         point.lifecycle = new
         return point
 
@@ -318,7 +311,7 @@ class ExtendedBackupBackend(BackupBackend):
             recovery_point_tags=dict(params.get("RecoveryPointTags") or {}),
             created_by=created_by,
             continuous=continuous,
-            rules=_BACKUP_RULES,
+            rules=BACKUP_RULES,
             request_fingerprint=fingerprint,
         )
         self.backup_jobs[job_id] = job
@@ -334,7 +327,7 @@ class ExtendedBackupBackend(BackupBackend):
             return earlier  # type: ignore[return-value]
         source_vault = self.vault(params["SourceBackupVaultName"])
         source = self.point(source_vault.backup_vault_name, params["RecoveryPointArn"])
-        destination = _vault_arn(params["DestinationBackupVaultArn"])
+        destination = resources.parse_vault_arn(params["DestinationBackupVaultArn"])
         if source.continuous:
             raise InvalidRequest("StartCopyJob does not support continuous backups")
         crosses = (destination.account_id, destination.region) != (self.account_id, self.region_name)
@@ -352,7 +345,7 @@ class ExtendedBackupBackend(BackupBackend):
             source_recovery_point_arn=source.arn,
             destination_vault_arn=params["DestinationBackupVaultArn"],
             lifecycle=lifecycle,
-            rules=_COPY_RULES,
+            rules=COPY_RULES,
             request_fingerprint=fingerprint,
         )
         self.copy_jobs[job.job_id] = job
@@ -387,7 +380,7 @@ class ExtendedBackupBackend(BackupBackend):
             metadata={k: str(v) for k, v in params["Metadata"].items()},
             copy_source_tags=bool(params.get("CopySourceTagsToRestoredResource")),
             backup_size_in_bytes=point.backup_size_in_bytes,
-            rules=_RESTORE_RULES,
+            rules=RESTORE_RULES,
             request_fingerprint=fingerprint,
         )
         self.restore_jobs[job.job_id] = job
@@ -399,208 +392,6 @@ class ExtendedBackupBackend(BackupBackend):
         if job_id not in table:
             raise ResourceNotFound(f"{kind} job {job_id} not found")
         return table[job_id]
-
-
-# -- job rules ----------------------------------------------------------------------------
-
-
-def _point_from_job(job: BackupJob, rds_snapshot_id: str | None, metadata: dict[str, str]) -> RecoveryPoint:
-    now = clock.now()
-    return RecoveryPoint(
-        arn=job.recovery_point_arn,
-        account_id=job.account_id,
-        region=job.region,
-        vault_name=job.vault_name,
-        vault_arn=job.vault_arn,
-        resource_arn=job.resource_arn,
-        resource_type=job.resource_type,
-        iam_role_arn=job.iam_role_arn,
-        creation_date=job.creation_date,
-        completion_date=now,
-        lifecycle=job.lifecycle,
-        encryption_key_arn=job.encryption_key_arn,
-        backup_size_in_bytes=job.backup_size_in_bytes,
-        created_by=job.created_by,
-        continuous=job.continuous,
-        rds_snapshot_id=rds_snapshot_id,
-        restore_metadata=metadata,
-    )
-
-
-class _BackupRules:
-    def check(self, job: BackupJob) -> None:
-        backend = backend_for(job.account_id, job.region)
-        vault = backend.vaults.get(job.vault_name)
-        if vault is None:
-            raise JobFailure(f"Backup vault {job.vault_name} no longer exists")
-        if (violation := backend.retention_violation(vault, job.lifecycle)) is not None:
-            raise JobFailure(violation)
-
-    def work(self, job: BackupJob) -> None:
-        backend = backend_for(job.account_id, job.region)
-        job.backup_size_in_bytes = DEFAULT_BACKUP_SIZE
-        snapshot_id = None
-        if job.resource_type == "RDS" and not job.continuous:
-            snapshot_id = resources.snapshot_id_from_arn(job.recovery_point_arn)
-            try:
-                metadata = resources.create_rds_backup(
-                    job.account_id, job.region, job.resource_arn, snapshot_id, job.encryption_key_arn
-                )
-            except resources.ResourceFailure as exc:
-                raise JobFailure(str(exc)) from exc
-        else:
-            metadata = resources.generic_restore_metadata(job.resource_type, job.resource_arn)
-        backend.add_point(_point_from_job(job, snapshot_id, metadata), job.recovery_point_tags)
-
-
-class _CopyRules:
-    def check(self, job: CopyJob) -> None:
-        source_backend = backend_for(job.account_id, job.region)
-        destination = _vault_arn(job.destination_vault_arn)
-        destination_vault = backend_for(destination.account_id, destination.region).vaults.get(destination.vault_name)
-        if destination_vault is None:
-            raise JobFailure(f"Destination backup vault {job.destination_vault_arn} does not exist")
-        caller = organization.membership(job.account_id)
-        cross_account = destination.account_id != job.account_id
-        if cross_account:
-            target = organization.membership(destination.account_id)
-            if caller is None or target is None or caller.organization_id != target.organization_id:
-                raise JobFailure("Both source and destination account must be a member of the same organization")
-            if not settings.cross_account_backup_enabled(caller.organization_id):
-                raise JobFailure("Cross-account backup is not enabled for the organization (isCrossAccountBackupEnabled)")
-        context = {
-            "aws:PrincipalAccount": [job.account_id],
-            "aws:PrincipalArn": [job.iam_role_arn],
-        }
-        if caller is not None:
-            context["aws:PrincipalOrgID"] = [caller.organization_id]
-            context["aws:PrincipalOrgPaths"] = [caller.org_path]
-        source_vault_name = job.source_vault_arn.rsplit(":", 1)[-1]
-        copy_from = policy.evaluate(
-            source_backend.parsed_policy(source_vault_name),
-            _request("backup:CopyFromBackupVault", job.source_recovery_point_arn, job, context | {"backup:CopyTargets": [job.destination_vault_arn]}),
-        )
-        if copy_from.effect == policy.DENY:
-            raise JobFailure(
-                f"Access denied: the source backup vault's access policy denies backup:CopyFromBackupVault to {job.destination_vault_arn}"
-            )
-        copy_into = policy.evaluate(
-            backend_for(destination.account_id, destination.region).parsed_policy(destination.vault_name),
-            _request("backup:CopyIntoBackupVault", job.destination_vault_arn, job, context),
-        )
-        # Within an account the copy role's IAM permissions suffice; across accounts the
-        # destination vault's policy must allow the copy. An explicit Deny always wins.
-        if copy_into.effect == policy.DENY or (cross_account and not copy_into.allowed):
-            raise JobFailure(
-                "Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault"
-            )
-        if (violation := source_backend.retention_violation(destination_vault, job.lifecycle)) is not None:
-            raise JobFailure(violation)
-
-    def work(self, job: CopyJob) -> None:
-        source_backend = backend_for(job.account_id, job.region)
-        source = source_backend.recovery_points.get(job.source_recovery_point_arn)
-        if source is None:
-            raise JobFailure(f"Source recovery point {job.source_recovery_point_arn} no longer exists")
-        destination = _vault_arn(job.destination_vault_arn)
-        destination_backend = backend_for(destination.account_id, destination.region)
-        destination_vault = destination_backend.vaults.get(destination.vault_name)
-        if destination_vault is None:
-            raise JobFailure(f"Destination backup vault {job.destination_vault_arn} no longer exists")
-        snapshot_id = None
-        if source.rds_snapshot_id:
-            snapshot_id = f"awsbackup:copyjob-{job.job_id.lower()}"
-            arn = resources.rds_snapshot_arn(destination.region, destination.account_id, snapshot_id)
-            try:
-                resources.copy_rds_backup(
-                    job.account_id, job.region, source.rds_snapshot_id,
-                    destination.account_id, destination.region, snapshot_id,
-                    destination_vault.encryption_key_arn,
-                )
-            except resources.ResourceFailure as exc:
-                raise JobFailure(str(exc)) from exc
-        else:
-            arn = resources.backup_recovery_point_arn(destination.region, destination.account_id)
-        job.backup_size_in_bytes = source.backup_size_in_bytes
-        job.destination_recovery_point_arn = arn
-        copy = RecoveryPoint(
-            arn=arn,
-            account_id=destination.account_id,
-            region=destination.region,
-            vault_name=destination_vault.backup_vault_name,
-            vault_arn=destination_vault.backup_vault_arn,
-            resource_arn=source.resource_arn,
-            resource_type=source.resource_type,
-            iam_role_arn=job.iam_role_arn,
-            # A copy keeps the source's creation date; its retention counts from there.
-            creation_date=source.creation_date,
-            completion_date=clock.now(),
-            lifecycle=job.lifecycle,
-            encryption_key_arn=destination_vault.encryption_key_arn,
-            backup_size_in_bytes=source.backup_size_in_bytes,
-            source_backup_vault_arn=job.source_vault_arn,
-            rds_snapshot_id=snapshot_id,
-            restore_metadata=dict(source.restore_metadata),
-        )
-        # Copies carry the source recovery point's tags. The Recovery Point State Change
-        # of the copy is emitted in the destination vault's account and Region (VERIFY #1).
-        destination_backend.add_point(copy, source_backend.list_tags(source.arn))
-
-
-class _RestoreRules:
-    def check(self, job: RestoreJob) -> None:
-        if job.recovery_point_arn not in backend_for(job.account_id, job.region).recovery_points:
-            raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
-
-    def work(self, job: RestoreJob) -> None:
-        backend = backend_for(job.account_id, job.region)
-        point = backend.recovery_points.get(job.recovery_point_arn)
-        if point is None:
-            raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
-        if point.continuous:
-            raise JobFailure("The test bed does not emulate restores of continuous recovery points")
-        if point.rds_snapshot_id:
-            tags = backend.list_tags(point.arn) if job.copy_source_tags else None
-            try:
-                job.created_resource_arn = resources.restore_rds_instance(
-                    job.account_id, job.region, point.rds_snapshot_id, job.metadata, tags
-                )
-            except resources.ResourceFailure as exc:
-                raise JobFailure(str(exc)) from exc
-        else:
-            job.created_resource_arn = resources.generic_restored_resource_arn(
-                point.resource_type, job.region, job.account_id, job.metadata
-            )
-        point.last_restore_time = clock.now()
-
-
-_BACKUP_RULES = _BackupRules()
-_COPY_RULES = _CopyRules()
-_RESTORE_RULES = _RestoreRules()
-
-
-def _request(action: str, resource: str, job: Job, context: dict[str, list[str]]) -> policy.Request:
-    return policy.Request(
-        action=action,
-        resource=resource,
-        principal_account=job.account_id,
-        principal_arn=job.iam_role_arn,
-        context=context,
-    )
-
-
-class _VaultArn:
-    def __init__(self, arn: str):
-        parsed = resources.parse_arn(arn, "backup vault ARN")
-        if parsed.service != "backup" or not parsed.resource.startswith("backup-vault:"):
-            raise InvalidParameterValue(f"Invalid backup vault ARN: {arn}")
-        self.account_id = parsed.account_id
-        self.region = parsed.region
-        self.vault_name = parsed.resource.removeprefix("backup-vault:")
-
-
-def _vault_arn(arn: str) -> _VaultArn:
-    return _VaultArn(arn)
 
 
 def _require(params: dict[str, Any], *names: str) -> None:
@@ -636,10 +427,6 @@ def paginate(items: list[Any], next_token: str | None, max_results: str | None) 
     end = start + len(page)
     token = base64.urlsafe_b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
     return page, token
-
-
-def all_backends() -> list[ExtendedBackupBackend]:
-    return [b for _, _, b in backup_backends.iter_backends()]  # type: ignore[misc]
 
 
 def find_job(job_id: str) -> Job:

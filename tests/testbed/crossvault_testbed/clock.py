@@ -37,9 +37,7 @@ def epoch(moment: datetime) -> float:
 
 def iso_millis(moment: datetime) -> str:
     """``2026-03-02T03:41:02.870Z``: the timestamp format of AWS Backup event details."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}Z"
-    )
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (f"{moment.microsecond // 1000:03d}Z")
 
 
 def parse_timestamp(value: str) -> datetime:

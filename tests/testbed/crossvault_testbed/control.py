@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from . import clock, events, jobs, organization
-from .backend import STATE_LOCK, all_backends, backend_for, find_job
+from .backend import STATE_LOCK, find_job
+from .backends import all_backends, backend_for
 from .errors import BackupError
 
 _log = logging.getLogger("crossvault_testbed.control")

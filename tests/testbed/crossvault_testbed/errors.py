@@ -18,9 +18,7 @@ class BackupError(JsonRESTError):
     def __init__(self, message: str):
         super().__init__(self.error_code, message)
         self.code = self.status
-        self.description = json.dumps(
-            {"__type": self.error_code, "Code": self.error_code, "Message": message}
-        )
+        self.description = json.dumps({"__type": self.error_code, "Code": self.error_code, "Message": message})
 
 
 class ResourceNotFound(BackupError):

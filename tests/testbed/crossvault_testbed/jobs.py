@@ -271,9 +271,7 @@ class CopyJob(Job):
             "resourceType": self.resource_type,
             "state": self.state,
             **vaults,
-            "destinationRecoveryPointArn": self.destination_recovery_point_arn
-            if self.state == COMPLETED
-            else {},
+            "destinationRecoveryPointArn": self.destination_recovery_point_arn if self.state == COMPLETED else {},
         }
         if self.state == COMPLETED and self.completion_date is not None:
             detail["completionDate"] = iso_millis(self.completion_date)

@@ -65,9 +65,7 @@ class OrganizationConflict(Exception):
     """An account already belongs to another organization."""
 
 
-def ensure_organization(
-    management_account_id: str, members: list[dict[str, str]]
-) -> dict[str, object]:
+def ensure_organization(management_account_id: str, members: list[dict[str, str]]) -> dict[str, object]:
     """Create the organization (or reuse it) and add the given member accounts.
 
     Idempotent so a long-running test bed can be set up again by every test run.
@@ -76,9 +74,7 @@ def ensure_organization(
     backend = _backend(management_account_id)
     if backend.org is None:
         if management_account_id in organizations_backends.master_accounts:
-            raise OrganizationConflict(
-                f"Account {management_account_id} is a member of another organization"
-            )
+            raise OrganizationConflict(f"Account {management_account_id} is a member of another organization")
         backend.create_organization(region="us-east-1", FeatureSet="ALL")
     assert backend.org is not None
     for member in members:
@@ -87,9 +83,7 @@ def ensure_organization(
             continue
         owner = organizations_backends.master_accounts.get(account_id)
         if owner is not None and owner[0] != management_account_id:
-            raise OrganizationConflict(
-                f"Account {account_id} is a member of another organization"
-            )
+            raise OrganizationConflict(f"Account {account_id} is a member of another organization")
         if owner is None:
             _join(backend, account_id, member.get("name") or f"account-{account_id}")
         if member.get("ou"):
@@ -111,9 +105,7 @@ def _join(backend: OrganizationsBackend, account_id: str, name: str) -> None:
     account = backend.get_account_by_id(random_id)
     account.id = account_id
     account.joined_method = "INVITED"
-    organizations_backends.master_accounts[account_id] = (
-        organizations_backends.master_accounts.pop(random_id)
-    )
+    organizations_backends.master_accounts[account_id] = organizations_backends.master_accounts.pop(random_id)
     iam_backends.pop(random_id, None)
 
 
@@ -145,8 +137,6 @@ def describe(management_account_id: str) -> dict[str, object]:
             for account in backend.accounts
         ],
         "organizationalUnits": [
-            {"id": ou.id, "name": ou.name, "parentId": ou.parent_id}
-            for ou in backend.ou
-            if ou.id != org.root_id
+            {"id": ou.id, "name": ou.name, "parentId": ou.parent_id} for ou in backend.ou if ou.id != org.root_id
         ],
     }

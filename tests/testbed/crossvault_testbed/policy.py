@@ -110,15 +110,11 @@ def _principal_in(principal: Any, request: Request) -> bool:
     return False
 
 
-def _matches_element(
-    statement: dict[str, Any], name: str, value: str, *, ignore_case: bool
-) -> bool:
+def _matches_element(statement: dict[str, Any], name: str, value: str, *, ignore_case: bool) -> bool:
     if name in statement:
         return any(_wildcard(p, value, ignore_case) for p in _as_list(statement[name]))
     if f"Not{name}" in statement:
-        return not any(
-            _wildcard(p, value, ignore_case) for p in _as_list(statement[f"Not{name}"])
-        )
+        return not any(_wildcard(p, value, ignore_case) for p in _as_list(statement[f"Not{name}"]))
     # A statement without Resource applies to the resource the policy is attached to.
     return name == "Resource"
 

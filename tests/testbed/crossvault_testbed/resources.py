@@ -37,6 +37,20 @@ def parse_arn(arn: str, what: str = "ARN") -> ParsedArn:
     return ParsedArn(parts[2], parts[3], parts[4], parts[5])
 
 
+@dataclass(frozen=True)
+class VaultArn:
+    account_id: str
+    region: str
+    vault_name: str
+
+
+def parse_vault_arn(arn: str) -> VaultArn:
+    parsed = parse_arn(arn, "backup vault ARN")
+    if parsed.service != "backup" or not parsed.resource.startswith("backup-vault:"):
+        raise InvalidParameterValue(f"Invalid backup vault ARN: {arn}")
+    return VaultArn(parsed.account_id, parsed.region, parsed.resource.removeprefix("backup-vault:"))
+
+
 # (service, resource prefix) -> AWS Backup resource type
 _TYPES = [
     ("rds", "db:", "RDS"),
@@ -89,9 +103,7 @@ def create_rds_backup(
     db_id = parse_arn(db_arn).resource.removeprefix("db:")
     if db_id not in backend.databases:
         raise ResourceFailure(f"DB instance {db_id} not found in {account_id} {region}")
-    snapshot = backend.create_db_snapshot(
-        db_id, snapshot_id, snapshot_type="awsbackup", kms_key_id=kms_key_id
-    )
+    snapshot = backend.create_db_snapshot(db_id, snapshot_id, snapshot_type="awsbackup", kms_key_id=kms_key_id)
     return _restore_metadata(snapshot)
 
 
@@ -126,12 +138,17 @@ def include_awsbackup_snapshots_in_lookups() -> None:
     """RDS finds an ``awsbackup`` snapshot by its identifier (DescribeDBSnapshots, restores);
     moto 5.2.1 only looks at automated and manual snapshots unless a type is given."""
     original = RDSBackend.describe_db_snapshots
+    if getattr(original, "includes_awsbackup", False):
+        return
 
-    def describe_db_snapshots(self, db_instance_identifier, db_snapshot_identifier=None, snapshot_type=None, filters=None):  # type: ignore[no-untyped-def]
+    def describe_db_snapshots(
+        self, db_instance_identifier, db_snapshot_identifier=None, snapshot_type=None, filters=None
+    ):  # type: ignore[no-untyped-def]
         if db_snapshot_identifier and snapshot_type is None and "snapshot-type" not in (filters or {}):
             filters = merge_filters(filters, {"snapshot-type": ["automated", "manual", "awsbackup"]})
         return original(self, db_instance_identifier, db_snapshot_identifier, snapshot_type, filters)
 
+    describe_db_snapshots.includes_awsbackup = True  # type: ignore[attr-defined]
     RDSBackend.describe_db_snapshots = describe_db_snapshots  # type: ignore[method-assign]
 
 
@@ -209,7 +226,12 @@ def _restore_metadata(snapshot: DBSnapshot) -> dict[str, str]:
 def generic_restore_metadata(resource_type: str, resource_arn: str) -> dict[str, str]:
     name = resource_arn.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
     if resource_type == "EFS":
-        return {"file-system-id": name, "newFileSystem": "true", "Encrypted": "true", "PerformanceMode": "generalPurpose"}
+        return {
+            "file-system-id": name,
+            "newFileSystem": "true",
+            "Encrypted": "true",
+            "PerformanceMode": "generalPurpose",
+        }
     if resource_type == "DynamoDB":
         return {"targetTableName": name, "encryptionType": "Default"}
     return {"ResourceName": name}

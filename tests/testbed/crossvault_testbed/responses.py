@@ -169,9 +169,7 @@ class ExtendedBackupResponse(BackupResponse):
         return ""
 
     def get_recovery_point_restore_metadata(self) -> str:
-        vault, point = self.backup_backend.restore_metadata(
-            self._uri("backupVaultName"), self._uri("recoveryPointArn")
-        )
+        vault, point = self.backup_backend.restore_metadata(self._uri("backupVaultName"), self._uri("recoveryPointArn"))
         return self._out(
             {
                 "BackupVaultArn": vault.backup_vault_arn,

@@ -3,9 +3,8 @@
 import argparse
 import logging
 
-from werkzeug.serving import make_server
-
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
 
 from .control import TestbedApplication
 from .install import install

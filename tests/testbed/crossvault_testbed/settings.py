@@ -94,14 +94,12 @@ def update_global(account_id: str, values: dict[str, str] | None) -> None:
         raise MissingParameterValue("GlobalSettings is required")
     member = _membership_or_fail(account_id)
     if member.management_account_id != account_id:
-        raise InvalidRequest(
-            "Global settings can only be updated by the management account of the organization"
-        )
+        raise InvalidRequest("Global settings can only be updated by the management account of the organization")
     for key, value in values.items():
         if key not in GLOBAL_SETTING_KEYS:
             raise InvalidParameterValue(f"Invalid global setting {key!r}")
         if value not in ("true", "false"):
-            raise InvalidParameterValue(f"Global setting {key} must be \"true\" or \"false\"")
+            raise InvalidParameterValue(f'Global setting {key} must be "true" or "false"')
     with _global_lock:
         settings = _global.setdefault(member.organization_id, GlobalSettings())
         settings.values.update(values)

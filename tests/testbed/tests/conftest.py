@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -131,7 +131,9 @@ ROLE = "arn:aws:iam::{}:role/backup-copy-role"
 class World:
     """Helpers that set up accounts, organizations, vaults and resources for one test."""
 
-    def __init__(self, client: ClientFactory, control: Control, accounts: Callable[[], str], name: Callable[[str], str]):
+    def __init__(
+        self, client: ClientFactory, control: Control, accounts: Callable[[], str], name: Callable[[str], str]
+    ):
         self.client = client
         self.control = control
         self.fresh_account = accounts
@@ -176,7 +178,15 @@ class World:
             AllocatedStorage=20,
         )["DBInstance"]["DBInstanceArn"]
 
-    def copy(self, account: str, point: str, source_vault_arn: str, destination_vault_arn: str, region: str = REGION, **extra: Any) -> dict[str, Any]:
+    def copy(
+        self,
+        account: str,
+        point: str,
+        source_vault_arn: str,
+        destination_vault_arn: str,
+        region: str = REGION,
+        **extra: Any,
+    ) -> dict[str, Any]:
         backup = self.backup(account, region)
         job_id = backup.start_copy_job(
             RecoveryPointArn=point,
@@ -193,8 +203,16 @@ def world(client: ClientFactory, control: Control, accounts: Callable[[], str], 
     return World(client, control, accounts, name)
 
 
-def allow_copy_into(principal: Any, condition: dict[str, Any] | None = None, action: Any = "backup:CopyIntoBackupVault") -> dict[str, Any]:
-    statement: dict[str, Any] = {"Sid": "CrossvaultAllowCopyInto", "Effect": "Allow", "Principal": principal, "Action": action, "Resource": "*"}
+def allow_copy_into(
+    principal: Any, condition: dict[str, Any] | None = None, action: Any = "backup:CopyIntoBackupVault"
+) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Sid": "CrossvaultAllowCopyInto",
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": action,
+        "Resource": "*",
+    }
     if condition:
         statement["Condition"] = condition
     return {"Version": "2012-10-17", "Statement": [statement]}

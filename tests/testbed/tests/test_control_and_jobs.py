@@ -28,7 +28,9 @@ def test_organization_with_given_account_ids(world, control):
 def test_account_cannot_join_two_organizations(world, control):
     member = world.fresh_account()
     world.organization([member])
-    status, payload = control.call("POST", "/organization", {"managementAccountId": world.fresh_account(), "accounts": [member]})
+    status, payload = control.call(
+        "POST", "/organization", {"managementAccountId": world.fresh_account(), "accounts": [member]}
+    )
     assert status == 409 and member in payload["error"]
 
 
@@ -52,28 +54,57 @@ def test_manual_mode_advances_one_state_at_a_time(world, control):
     backup = world.backup(account)
     assert backup.describe_backup_job(BackupJobId=job_id)["State"] == "CREATED"
     assert control.ok("POST", f"/jobs/{job_id}/advance")["state"] == "RUNNING"
-    assert backup.list_recovery_points_by_backup_vault(BackupVaultName=source_vault.rsplit(":", 1)[-1])["RecoveryPoints"] == []
+    assert (
+        backup.list_recovery_points_by_backup_vault(BackupVaultName=source_vault.rsplit(":", 1)[-1])["RecoveryPoints"]
+        == []
+    )
     assert control.ok("POST", f"/jobs/{job_id}/advance")["state"] == "COMPLETED"
     assert control.call("POST", f"/jobs/{job_id}/advance")[0] == 409
     copy = world.copy(account, started["RecoveryPointArn"], source_vault, destination)
     assert copy["State"] == "CREATED"
     failed = control.ok("POST", f"/jobs/{copy['CopyJobId']}/fail", {"statusMessage": "Simulated network failure"})
-    assert failed == {**failed, "state": "FAILED", "statusMessage": "Simulated network failure", "kind": "CopyJob", "accountId": account}
+    assert failed == {
+        **failed,
+        "state": "FAILED",
+        "statusMessage": "Simulated network failure",
+        "kind": "CopyJob",
+        "accountId": account,
+    }
     described = backup.describe_copy_job(CopyJobId=copy["CopyJobId"])["CopyJob"]
     assert described["State"] == "FAILED" and described["StatusMessage"] == "Simulated network failure"
-    states = [e["detail"]["state"] for e in control.ok("GET", f"/events?account={account}&detailType=Copy%20Job%20State%20Change")["events"]]
+    states = [
+        e["detail"]["state"]
+        for e in control.ok("GET", f"/events?account={account}&detailType=Copy%20Job%20State%20Change")["events"]
+    ]
     assert states == ["CREATED", "FAILED"]
     # Other accounts keep the default (instant) mode.
     other = world.fresh_account()
     other_vault = world.vault(other)
-    assert world.copy(other, world.efs_point(other, other_vault), other_vault, world.vault(other, BACKUP_REGION))["State"] == "COMPLETED"
+    assert (
+        world.copy(other, world.efs_point(other, other_vault), other_vault, world.vault(other, BACKUP_REGION))["State"]
+        == "COMPLETED"
+    )
 
 
 def test_list_jobs_filters_and_pagination(world):
     source, central = world.fresh_account(), world.fresh_account()
     world.organization([source, central])
     source_vault = world.vault(source)
-    good = world.vault(central, BACKUP_REGION, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": source}, "Action": "backup:CopyIntoBackupVault", "Resource": "*"}]})
+    good = world.vault(
+        central,
+        BACKUP_REGION,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": source},
+                    "Action": "backup:CopyIntoBackupVault",
+                    "Resource": "*",
+                }
+            ],
+        },
+    )
     bad = world.vault(central, BACKUP_REGION)
     start = datetime.now(timezone.utc) - timedelta(minutes=1)
     points = [world.efs_point(source, source_vault) for _ in range(3)]
@@ -88,7 +119,9 @@ def test_list_jobs_filters_and_pagination(world):
     assert len(backup.list_copy_jobs(ByCompleteAfter=start, ByCreatedAfter=start, ByAccountId=source)["CopyJobs"]) == 4
     assert backup.list_copy_jobs(ByCompleteBefore=start)["CopyJobs"] == []
     assert backup.list_copy_jobs(ByAccountId=central)["CopyJobs"] == []
-    resource = backup.describe_recovery_point(BackupVaultName=source_vault.rsplit(":", 1)[-1], RecoveryPointArn=points[1])["ResourceArn"]
+    resource = backup.describe_recovery_point(
+        BackupVaultName=source_vault.rsplit(":", 1)[-1], RecoveryPointArn=points[1]
+    )["ResourceArn"]
     assert len(backup.list_copy_jobs(ByResourceArn=resource)["CopyJobs"]) == 1
 
     first = backup.list_copy_jobs(MaxResults=3)
@@ -97,12 +130,24 @@ def test_list_jobs_filters_and_pagination(world):
     assert len(second["CopyJobs"]) == 1 and "NextToken" not in second
     ids = [j["CopyJobId"] for j in first["CopyJobs"] + second["CopyJobs"]]
     assert len(set(ids)) == 4
-    paginated = [j for page in backup.get_paginator("list_copy_jobs").paginate(PaginationConfig={"PageSize": 2}) for j in page["CopyJobs"]]
+    paginated = [
+        j
+        for page in backup.get_paginator("list_copy_jobs").paginate(PaginationConfig={"PageSize": 2})
+        for j in page["CopyJobs"]
+    ]
     assert len(paginated) == 4
 
-    backups = backup.list_backup_jobs(ByBackupVaultName=source_vault.rsplit(":", 1)[-1], ByState="COMPLETED", ByResourceType="EFS", ByCompleteAfter=start)
+    backups = backup.list_backup_jobs(
+        ByBackupVaultName=source_vault.rsplit(":", 1)[-1],
+        ByState="COMPLETED",
+        ByResourceType="EFS",
+        ByCompleteAfter=start,
+    )
     assert len(backups["BackupJobs"]) == 3
-    assert backup.list_backup_jobs(ByResourceType="RDS", ByBackupVaultName=source_vault.rsplit(":", 1)[-1])["BackupJobs"] == []
+    assert (
+        backup.list_backup_jobs(ByResourceType="RDS", ByBackupVaultName=source_vault.rsplit(":", 1)[-1])["BackupJobs"]
+        == []
+    )
     by_resource = backup.list_recovery_points_by_resource(ResourceArn=resource)["RecoveryPoints"]
     assert [p["RecoveryPointArn"] for p in by_resource] == [points[1]]
     with pytest.raises(ClientError) as error:

@@ -1,5 +1,6 @@
 """StartCopyJob: where copies may go, what they inherit, and how a refused copy fails."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -22,8 +23,12 @@ def test_cross_account_cross_region_copy_lands_in_destination(world):
     copy_arn = job["DestinationRecoveryPointArn"]
     assert copy_arn.startswith(f"arn:aws:backup:{BACKUP_REGION}:{central}:recovery-point:")
     central_backup = world.backup(central, BACKUP_REGION)
-    copy = central_backup.describe_recovery_point(BackupVaultName=central_vault.rsplit(":", 1)[-1], RecoveryPointArn=copy_arn)
-    original = world.backup(source).describe_recovery_point(BackupVaultName=source_vault.rsplit(":", 1)[-1], RecoveryPointArn=point)
+    copy = central_backup.describe_recovery_point(
+        BackupVaultName=central_vault.rsplit(":", 1)[-1], RecoveryPointArn=copy_arn
+    )
+    original = world.backup(source).describe_recovery_point(
+        BackupVaultName=source_vault.rsplit(":", 1)[-1], RecoveryPointArn=point
+    )
     assert copy["CreationDate"] == original["CreationDate"]
     assert copy["Lifecycle"] == {"DeleteAfterDays": 35}
     assert copy["CalculatedLifecycle"]["DeleteAt"] == original["CreationDate"] + timedelta(days=35)
@@ -75,7 +80,15 @@ def _replace(value, old, new):
     return {k: _replace(v, old, new) for k, v in value.items()}
 
 
-@pytest.mark.parametrize("action", ["backup:CopyIntoBackupVault", ["backup:StartCopyJob", "backup:CopyIntoBackupVault"], "backup:*", "BACKUP:copyintobackupvault"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "backup:CopyIntoBackupVault",
+        ["backup:StartCopyJob", "backup:CopyIntoBackupVault"],
+        "backup:*",
+        "BACKUP:copyintobackupvault",
+    ],
+)
 def test_destination_policy_action_forms(world, action):
     source, central = world.fresh_account(), world.fresh_account()
     world.organization([source, central])
@@ -97,7 +110,12 @@ def test_cross_account_copy_without_destination_policy_fails(world):
     source_vault, central_vault = world.vault(source), world.vault(central)
     job = world.copy(source, world.efs_point(source, source_vault), source_vault, central_vault)
     _refused(job, "does not allow backup:CopyIntoBackupVault")
-    assert world.backup(central).list_recovery_points_by_backup_vault(BackupVaultName=central_vault.rsplit(":", 1)[-1])["RecoveryPoints"] == []
+    assert (
+        world.backup(central).list_recovery_points_by_backup_vault(BackupVaultName=central_vault.rsplit(":", 1)[-1])[
+            "RecoveryPoints"
+        ]
+        == []
+    )
 
 
 def test_policy_for_another_action_or_account_does_not_allow_the_copy(world):
@@ -116,8 +134,12 @@ def test_principal_org_id_condition(world):
     org = world.organization([source, central])
     source_vault = world.vault(source)
     point = world.efs_point(source, source_vault)
-    ours = world.vault(central, policy=allow_copy_into("*", {"StringEquals": {"aws:PrincipalOrgID": org["organizationId"]}}))
-    theirs = world.vault(central, policy=allow_copy_into("*", {"StringEquals": {"aws:PrincipalOrgID": "o-someoneelse"}}))
+    ours = world.vault(
+        central, policy=allow_copy_into("*", {"StringEquals": {"aws:PrincipalOrgID": org["organizationId"]}})
+    )
+    theirs = world.vault(
+        central, policy=allow_copy_into("*", {"StringEquals": {"aws:PrincipalOrgID": "o-someoneelse"}})
+    )
     assert world.copy(source, point, source_vault, ours)["State"] == "COMPLETED"
     _refused(world.copy(source, point, source_vault, theirs), "CopyIntoBackupVault")
 
@@ -127,7 +149,9 @@ def test_principal_org_paths_condition(world):
     org = world.organization([{"id": source, "ou": "Production"}, {"id": other, "ou": "Sandbox"}, central])
     production = next(ou["id"] for ou in org["organizationalUnits"] if ou["name"] == "Production")
     path = f"{org['organizationId']}/{org['rootId']}/{production}/*"
-    central_vault = world.vault(central, policy=allow_copy_into("*", {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [path]}}))
+    central_vault = world.vault(
+        central, policy=allow_copy_into("*", {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": [path]}})
+    )
     for account, expected in ((source, "COMPLETED"), (other, "FAILED")):
         vault = world.vault(account)
         assert world.copy(account, world.efs_point(account, vault), vault, central_vault)["State"] == expected
@@ -137,16 +161,27 @@ def test_explicit_deny_beats_allow(world):
     source, central = world.fresh_account(), world.fresh_account()
     world.organization([source, central])
     document = allow_copy_into({"AWS": source})
-    document["Statement"].append({"Effect": "Deny", "Principal": "*", "Action": "backup:CopyIntoBackupVault", "Resource": "*"})
+    document["Statement"].append(
+        {"Effect": "Deny", "Principal": "*", "Action": "backup:CopyIntoBackupVault", "Resource": "*"}
+    )
     source_vault = world.vault(source)
     central_vault = world.vault(central, policy=document)
-    _refused(world.copy(source, world.efs_point(source, source_vault), source_vault, central_vault), "CopyIntoBackupVault")
+    _refused(
+        world.copy(source, world.efs_point(source, source_vault), source_vault, central_vault), "CopyIntoBackupVault"
+    )
 
 
 def test_explicit_deny_applies_within_the_account(world):
     account = world.fresh_account()
-    deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "backup:CopyIntoBackupVault", "Resource": "*"}]}
-    source_vault, denied, plain = world.vault(account), world.vault(account, BACKUP_REGION, deny), world.vault(account, BACKUP_REGION)
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "backup:CopyIntoBackupVault", "Resource": "*"}],
+    }
+    source_vault, denied, plain = (
+        world.vault(account),
+        world.vault(account, BACKUP_REGION, deny),
+        world.vault(account, BACKUP_REGION),
+    )
     point = world.efs_point(account, source_vault)
     _refused(world.copy(account, point, source_vault, denied), "CopyIntoBackupVault")
     assert world.copy(account, point, source_vault, plain)["State"] == "COMPLETED"
@@ -192,8 +227,12 @@ def test_source_vault_policy_pins_copy_targets(world):
     point = world.efs_point(source, source_vault)
     assert world.copy(source, point, source_vault, allowed)["State"] == "COMPLETED"
     _refused(world.copy(source, point, source_vault, elsewhere), "CopyFromBackupVault")
-    pin["Statement"][0]["Condition"] = {"ForAllValues:ArnNotLike": {"backup:CopyTargets": [f"arn:aws:backup:*:{central}:backup-vault:*"]}}
-    world.backup(source).put_backup_vault_access_policy(BackupVaultName=source_vault.rsplit(":", 1)[-1], Policy=__import__("json").dumps(pin))
+    pin["Statement"][0]["Condition"] = {
+        "ForAllValues:ArnNotLike": {"backup:CopyTargets": [f"arn:aws:backup:*:{central}:backup-vault:*"]}
+    }
+    world.backup(source).put_backup_vault_access_policy(
+        BackupVaultName=source_vault.rsplit(":", 1)[-1], Policy=json.dumps(pin)
+    )
     assert world.copy(source, point, source_vault, elsewhere)["State"] == "COMPLETED"
     _refused(world.copy(source, point, source_vault, world.vault(source, BACKUP_REGION)), "CopyFromBackupVault")
 
@@ -205,8 +244,14 @@ def test_destination_vault_lock_range_fails_the_copy(world):
         BackupVaultName=locked.rsplit(":", 1)[-1], MinRetentionDays=30, MaxRetentionDays=60
     )
     point = world.efs_point(account, source_vault)
-    _refused(world.copy(account, point, source_vault, locked, Lifecycle={"DeleteAfterDays": 7}), "minimum retention (30 days)")
-    _refused(world.copy(account, point, source_vault, locked, Lifecycle={"DeleteAfterDays": 90}), "maximum retention (60 days)")
+    _refused(
+        world.copy(account, point, source_vault, locked, Lifecycle={"DeleteAfterDays": 7}),
+        "minimum retention (30 days)",
+    )
+    _refused(
+        world.copy(account, point, source_vault, locked, Lifecycle={"DeleteAfterDays": 90}),
+        "maximum retention (60 days)",
+    )
     # No lifecycle at all means keep forever, which exceeds any maximum.
     _refused(world.copy(account, point, source_vault, locked), "unlimited")
     assert world.copy(account, point, source_vault, locked, Lifecycle={"DeleteAfterDays": 35})["State"] == "COMPLETED"
@@ -215,7 +260,12 @@ def test_destination_vault_lock_range_fails_the_copy(world):
 def test_missing_destination_vault_fails_the_copy(world):
     account = world.fresh_account()
     source_vault = world.vault(account)
-    job = world.copy(account, world.efs_point(account, source_vault), source_vault, f"arn:aws:backup:{BACKUP_REGION}:{account}:backup-vault:nope")
+    job = world.copy(
+        account,
+        world.efs_point(account, source_vault),
+        source_vault,
+        f"arn:aws:backup:{BACKUP_REGION}:{account}:backup-vault:nope",
+    )
     _refused(job, "does not exist")
 
 
@@ -234,7 +284,13 @@ def test_continuous_recovery_points_cannot_be_copied(world, control):
     job = control.ok(
         "POST",
         "/plan-backup-jobs",
-        {"accountId": account, "region": REGION, "backupVaultName": vault.rsplit(":", 1)[-1], "resourceArn": world.rds_instance(account), "continuous": True},
+        {
+            "accountId": account,
+            "region": REGION,
+            "backupVaultName": vault.rsplit(":", 1)[-1],
+            "resourceArn": world.rds_instance(account),
+            "continuous": True,
+        },
     )
     assert ":recovery-point:continuous:" in job["recoveryPointArn"]
     with pytest.raises(ClientError) as error:
@@ -253,7 +309,9 @@ def test_cold_points_cannot_be_copied_across_regions(world, control):
         assert control.ok("POST", "/lifecycle/sweep", {"accountId": account}) == {"movedToCold": 1, "deleted": 0}
     finally:
         control.ok("POST", "/clock", {"offsetSeconds": original})
-    described = world.backup(account).describe_recovery_point(BackupVaultName=vault.rsplit(":", 1)[-1], RecoveryPointArn=point)
+    described = world.backup(account).describe_recovery_point(
+        BackupVaultName=vault.rsplit(":", 1)[-1], RecoveryPointArn=point
+    )
     assert described["StorageClass"] == "COLD"
     with pytest.raises(ClientError) as error:
         world.copy(account, point, vault, world.vault(account, BACKUP_REGION))
@@ -281,3 +339,35 @@ def test_idempotency_token_returns_the_earlier_job(world):
     with pytest.raises(ClientError) as error:
         backup.start_copy_job(**(request | {"Lifecycle": {"DeleteAfterDays": 3}}))
     assert error.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_vault_access_policy_round_trip(world):
+    account = world.fresh_account()
+    vault = world.vault(account)
+    backup = world.backup(account)
+    document = allow_copy_into({"AWS": "111111111111"})
+    backup.put_backup_vault_access_policy(BackupVaultName=vault.rsplit(":", 1)[-1], Policy=json.dumps(document))
+    got = backup.get_backup_vault_access_policy(BackupVaultName=vault.rsplit(":", 1)[-1])
+    assert got["BackupVaultArn"] == vault and json.loads(got["Policy"]) == document
+    backup.delete_backup_vault_access_policy(BackupVaultName=vault.rsplit(":", 1)[-1])
+    with pytest.raises(ClientError) as error:
+        backup.get_backup_vault_access_policy(BackupVaultName=vault.rsplit(":", 1)[-1])
+    assert error.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_backup_job_idempotency_token(world):
+    account = world.fresh_account()
+    vault = world.vault(account)
+    backup = world.backup(account)
+    request = dict(
+        BackupVaultName=vault.rsplit(":", 1)[-1],
+        ResourceArn=f"arn:aws:dynamodb:{REGION}:{account}:table/orders",
+        IamRoleArn=ROLE.format(account),
+        IdempotencyToken="backup-1",
+    )
+    first, second = backup.start_backup_job(**request), backup.start_backup_job(**request)
+    assert first["BackupJobId"] == second["BackupJobId"]
+    assert first["RecoveryPointArn"] == second["RecoveryPointArn"]
+    assert len(backup.list_backup_jobs()["BackupJobs"]) == 1
+    # The token is scoped to the account and Region.
+    assert world.backup(account, BACKUP_REGION).list_backup_jobs()["BackupJobs"] == []

@@ -41,8 +41,18 @@ def test_typed_errors_through_botocore(world):
     assert _code(lambda: backup.describe_copy_job(CopyJobId="missing"))[0] == "ResourceNotFoundException"
     assert _code(lambda: backup.describe_restore_job(RestoreJobId="missing"))[0] == "ResourceNotFoundException"
     assert _code(lambda: backup.get_backup_vault_access_policy(BackupVaultName=vault))[0] == "ResourceNotFoundException"
-    assert _code(lambda: backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy="{not json"))[0] == "InvalidParameterValueException"
-    assert _code(lambda: backup.describe_recovery_point(BackupVaultName=vault, RecoveryPointArn=f"arn:aws:backup:{REGION}:{account}:recovery-point:nope"))[0] == "ResourceNotFoundException"
+    assert (
+        _code(lambda: backup.put_backup_vault_access_policy(BackupVaultName=vault, Policy="{not json"))[0]
+        == "InvalidParameterValueException"
+    )
+    assert (
+        _code(
+            lambda: backup.describe_recovery_point(
+                BackupVaultName=vault, RecoveryPointArn=f"arn:aws:backup:{REGION}:{account}:recovery-point:nope"
+            )
+        )[0]
+        == "ResourceNotFoundException"
+    )
 
 
 def test_missing_parameters_are_typed(endpoint, world):
@@ -69,7 +79,9 @@ def test_backup_job_for_a_resource_in_another_account_is_rejected(world):
     vault = world.vault(account).rsplit(":", 1)[-1]
     code, message = _code(
         lambda: world.backup(account).start_backup_job(
-            BackupVaultName=vault, ResourceArn=f"arn:aws:elasticfilesystem:{REGION}:123456789012:file-system/fs-1", IamRoleArn=ROLE.format(account)
+            BackupVaultName=vault,
+            ResourceArn=f"arn:aws:elasticfilesystem:{REGION}:123456789012:file-system/fs-1",
+            IamRoleArn=ROLE.format(account),
         )
     )
     assert code == "InvalidParameterValueException" and "123456789012" not in account and account in message
@@ -80,7 +92,9 @@ def test_unknown_resource_type_is_rejected(world):
     vault = world.vault(account).rsplit(":", 1)[-1]
     code, _ = _code(
         lambda: world.backup(account).start_backup_job(
-            BackupVaultName=vault, ResourceArn=f"arn:aws:lambda:{REGION}:{account}:function:f", IamRoleArn=ROLE.format(account)
+            BackupVaultName=vault,
+            ResourceArn=f"arn:aws:lambda:{REGION}:{account}:function:f",
+            IamRoleArn=ROLE.format(account),
         )
     )
     assert code == "InvalidParameterValueException"

@@ -35,9 +35,15 @@ def test_copy_job_events_are_emitted_in_the_source_account_and_region(world):
     source_vault = world.vault(source)
     central_vault = world.vault(central, BACKUP_REGION, allow_copy_into({"AWS": source}))
     point = world.efs_point(source, source_vault)
-    copy_events = _queue_for(world, source, REGION, {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"]})
-    central_copy_events = _queue_for(world, central, BACKUP_REGION, {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"]})
-    arrivals = _queue_for(world, central, BACKUP_REGION, {"source": ["aws.backup"], "detail-type": ["Recovery Point State Change"]})
+    copy_events = _queue_for(
+        world, source, REGION, {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"]}
+    )
+    central_copy_events = _queue_for(
+        world, central, BACKUP_REGION, {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"]}
+    )
+    arrivals = _queue_for(
+        world, central, BACKUP_REGION, {"source": ["aws.backup"], "detail-type": ["Recovery Point State Change"]}
+    )
 
     job = world.copy(source, point, source_vault, central_vault, Lifecycle={"DeleteAfterDays": 35})
 
@@ -86,7 +92,12 @@ def test_failed_copy_event_has_status_message_and_empty_destination(world):
     world.organization([source, central])
     source_vault, central_vault = world.vault(source), world.vault(central)
     point = world.efs_point(source, source_vault)
-    read = _queue_for(world, source, REGION, {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"], "detail": {"state": ["FAILED"]}})
+    read = _queue_for(
+        world,
+        source,
+        REGION,
+        {"source": ["aws.backup"], "detail-type": ["Copy Job State Change"], "detail": {"state": ["FAILED"]}},
+    )
     job = world.copy(source, point, source_vault, central_vault)
     [event] = read()
     assert event["detail"]["copyJobId"] == job["CopyJobId"]
@@ -98,7 +109,12 @@ def test_failed_copy_event_has_status_message_and_empty_destination(world):
 def test_on_demand_backup_job_events(world):
     account = world.fresh_account()
     vault = world.vault(account)
-    read = _queue_for(world, account, REGION, {"source": ["aws.backup"], "detail-type": ["Backup Job State Change", "Recovery Point State Change"]})
+    read = _queue_for(
+        world,
+        account,
+        REGION,
+        {"source": ["aws.backup"], "detail-type": ["Backup Job State Change", "Recovery Point State Change"]},
+    )
     point = world.efs_point(account, vault, Lifecycle={"DeleteAfterDays": 14})
     received = read()
     kinds = [(e["detail-type"], e["detail"].get("state") or e["detail"].get("status")) for e in received]
@@ -123,13 +139,27 @@ def test_plan_backup_job_carries_created_by(world, control):
     vault = world.vault(account)
     backup = world.backup(account)
     plan = backup.create_backup_plan(
-        BackupPlan={"BackupPlanName": world.name("plan"), "Rules": [{"RuleName": "daily", "TargetBackupVaultName": vault.rsplit(":", 1)[-1]}]}
+        BackupPlan={
+            "BackupPlanName": world.name("plan"),
+            "Rules": [{"RuleName": "daily", "TargetBackupVaultName": vault.rsplit(":", 1)[-1]}],
+        }
     )
-    read = _queue_for(world, account, REGION, {"source": ["aws.backup"], "detail-type": ["Backup Job State Change"], "detail": {"state": ["COMPLETED"]}})
+    read = _queue_for(
+        world,
+        account,
+        REGION,
+        {"source": ["aws.backup"], "detail-type": ["Backup Job State Change"], "detail": {"state": ["COMPLETED"]}},
+    )
     started = control.ok(
         "POST",
         "/plan-backup-jobs",
-        {"accountId": account, "region": REGION, "backupVaultName": vault.rsplit(":", 1)[-1], "resourceArn": world.rds_instance(account), "backupPlanId": plan["BackupPlanId"]},
+        {
+            "accountId": account,
+            "region": REGION,
+            "backupVaultName": vault.rsplit(":", 1)[-1],
+            "resourceArn": world.rds_instance(account),
+            "backupPlanId": plan["BackupPlanId"],
+        },
     )
     [event] = read()
     created_by = event["detail"]["createdBy"]

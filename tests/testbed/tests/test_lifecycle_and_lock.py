@@ -20,17 +20,38 @@ def _name(arn):
 def test_delete_after_days_must_exceed_cold_storage_by_90(world):
     account = world.fresh_account()
     vault = world.vault(account)
-    assert _error(lambda: world.efs_point(account, vault, Lifecycle={"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 119})) == "InvalidParameterValueException"
+    assert (
+        _error(
+            lambda: world.efs_point(
+                account, vault, Lifecycle={"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 119}
+            )
+        )
+        == "InvalidParameterValueException"
+    )
     point = world.efs_point(account, vault, Lifecycle={"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 120})
     backup = world.backup(account)
-    assert _error(
-        lambda: backup.update_recovery_point_lifecycle(
-            BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"MoveToColdStorageAfterDays": 10, "DeleteAfterDays": 50}
+    assert (
+        _error(
+            lambda: backup.update_recovery_point_lifecycle(
+                BackupVaultName=_name(vault),
+                RecoveryPointArn=point,
+                Lifecycle={"MoveToColdStorageAfterDays": 10, "DeleteAfterDays": 50},
+            )
         )
-    ) == "InvalidParameterValueException"
-    assert _error(
-        lambda: world.copy(account, point, vault, world.vault(account), Lifecycle={"MoveToColdStorageAfterDays": 1, "DeleteAfterDays": 2})
-    ) == "InvalidParameterValueException"
+        == "InvalidParameterValueException"
+    )
+    assert (
+        _error(
+            lambda: world.copy(
+                account,
+                point,
+                vault,
+                world.vault(account),
+                Lifecycle={"MoveToColdStorageAfterDays": 1, "DeleteAfterDays": 2},
+            )
+        )
+        == "InvalidParameterValueException"
+    )
 
 
 def test_update_lifecycle_returns_new_and_calculated_lifecycle(world):
@@ -39,7 +60,9 @@ def test_update_lifecycle_returns_new_and_calculated_lifecycle(world):
     point = world.efs_point(account, vault, Lifecycle={"MoveToColdStorageAfterDays": 30, "DeleteAfterDays": 365})
     backup = world.backup(account)
     created = backup.describe_recovery_point(BackupVaultName=_name(vault), RecoveryPointArn=point)["CreationDate"]
-    updated = backup.update_recovery_point_lifecycle(BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"DeleteAfterDays": 7})
+    updated = backup.update_recovery_point_lifecycle(
+        BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"DeleteAfterDays": 7}
+    )
     assert updated["BackupVaultArn"] == vault
     assert updated["RecoveryPointArn"] == point
     assert updated["Lifecycle"] == {"DeleteAfterDays": 7}
@@ -48,7 +71,9 @@ def test_update_lifecycle_returns_new_and_calculated_lifecycle(world):
     described = backup.describe_recovery_point(BackupVaultName=_name(vault), RecoveryPointArn=point)
     assert described["Lifecycle"] == {"DeleteAfterDays": 7}
     removed = backup.update_recovery_point_lifecycle(
-        BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"DeleteAfterDays": -1, "MoveToColdStorageAfterDays": -1}
+        BackupVaultName=_name(vault),
+        RecoveryPointArn=point,
+        Lifecycle={"DeleteAfterDays": -1, "MoveToColdStorageAfterDays": -1},
     )
     assert removed["Lifecycle"] == {} and removed["CalculatedLifecycle"] == {}
 
@@ -57,11 +82,16 @@ def test_delete_after_event_is_not_an_input(world):
     account = world.fresh_account()
     vault = world.vault(account)
     point = world.efs_point(account, vault)
-    assert _error(
-        lambda: world.backup(account).update_recovery_point_lifecycle(
-            BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"DeleteAfterEvent": "DELETE_AFTER_COPY"}
+    assert (
+        _error(
+            lambda: world.backup(account).update_recovery_point_lifecycle(
+                BackupVaultName=_name(vault),
+                RecoveryPointArn=point,
+                Lifecycle={"DeleteAfterEvent": "DELETE_AFTER_COPY"},
+            )
         )
-    ) == "InvalidParameterValueException"
+        == "InvalidParameterValueException"
+    )
 
 
 def test_describe_backup_vault_reports_the_lock(world):
@@ -69,7 +99,9 @@ def test_describe_backup_vault_reports_the_lock(world):
     vault = world.vault(account)
     backup = world.backup(account)
     assert backup.describe_backup_vault(BackupVaultName=_name(vault))["Locked"] is False
-    backup.put_backup_vault_lock_configuration(BackupVaultName=_name(vault), MinRetentionDays=7, MaxRetentionDays=3650, ChangeableForDays=3)
+    backup.put_backup_vault_lock_configuration(
+        BackupVaultName=_name(vault), MinRetentionDays=7, MaxRetentionDays=3650, ChangeableForDays=3
+    )
     described = backup.describe_backup_vault(BackupVaultName=_name(vault))
     assert described["Locked"] is True
     assert described["MinRetentionDays"] == 7 and described["MaxRetentionDays"] == 3650
@@ -83,10 +115,18 @@ def test_locked_vault_refuses_lifecycle_updates_and_deletes(world):
     point = world.efs_point(account, vault, Lifecycle={"DeleteAfterDays": 35})
     backup = world.backup(account)
     backup.put_backup_vault_lock_configuration(BackupVaultName=_name(vault), MinRetentionDays=7)
-    assert _error(
-        lambda: backup.update_recovery_point_lifecycle(BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"DeleteAfterDays": 10})
-    ) == "InvalidRequestException"
-    assert _error(lambda: backup.delete_recovery_point(BackupVaultName=_name(vault), RecoveryPointArn=point)) == "InvalidRequestException"
+    assert (
+        _error(
+            lambda: backup.update_recovery_point_lifecycle(
+                BackupVaultName=_name(vault), RecoveryPointArn=point, Lifecycle={"DeleteAfterDays": 10}
+            )
+        )
+        == "InvalidRequestException"
+    )
+    assert (
+        _error(lambda: backup.delete_recovery_point(BackupVaultName=_name(vault), RecoveryPointArn=point))
+        == "InvalidRequestException"
+    )
     # Governance mode: removing the lock is allowed, and then so is the delete.
     backup.delete_backup_vault_lock_configuration(BackupVaultName=_name(vault))
     backup.delete_recovery_point(BackupVaultName=_name(vault), RecoveryPointArn=point)
@@ -117,9 +157,17 @@ def test_compliance_lock_is_immutable_after_cooling_off(world, control):
     backup.put_backup_vault_lock_configuration(BackupVaultName=_name(vault), MinRetentionDays=7, ChangeableForDays=3)
     # Within the cooling-off period the lock can still be changed or removed.
     backup.put_backup_vault_lock_configuration(BackupVaultName=_name(vault), MinRetentionDays=14, ChangeableForDays=3)
-    control.ok("POST", "/vault-lock/end-cooling-off", {"accountId": account, "region": REGION, "backupVaultName": _name(vault)})
-    assert _error(lambda: backup.delete_backup_vault_lock_configuration(BackupVaultName=_name(vault))) == "InvalidRequestException"
-    assert _error(lambda: backup.put_backup_vault_lock_configuration(BackupVaultName=_name(vault), MinRetentionDays=1)) == "InvalidRequestException"
+    control.ok(
+        "POST", "/vault-lock/end-cooling-off", {"accountId": account, "region": REGION, "backupVaultName": _name(vault)}
+    )
+    assert (
+        _error(lambda: backup.delete_backup_vault_lock_configuration(BackupVaultName=_name(vault)))
+        == "InvalidRequestException"
+    )
+    assert (
+        _error(lambda: backup.put_backup_vault_lock_configuration(BackupVaultName=_name(vault), MinRetentionDays=1))
+        == "InvalidRequestException"
+    )
     assert backup.describe_backup_vault(BackupVaultName=_name(vault))["MinRetentionDays"] == 14
 
 
@@ -131,7 +179,10 @@ def test_compliance_lock_cooling_off_follows_the_clock(world, control):
     original = control.ok("GET", "/clock")["offsetSeconds"]
     control.ok("POST", "/clock", {"offsetSeconds": original + 4 * 86400})
     try:
-        assert _error(lambda: backup.delete_backup_vault_lock_configuration(BackupVaultName=_name(vault))) == "InvalidRequestException"
+        assert (
+            _error(lambda: backup.delete_backup_vault_lock_configuration(BackupVaultName=_name(vault)))
+            == "InvalidRequestException"
+        )
     finally:
         control.ok("POST", "/clock", {"offsetSeconds": original})
 
@@ -144,9 +195,14 @@ def test_lifecycle_sweep_deletes_expired_points(world, control):
     original = control.ok("GET", "/clock")["offsetSeconds"]
     control.ok("POST", "/clock", {"offsetSeconds": original + 2 * 86400})
     try:
-        assert control.ok("POST", "/lifecycle/sweep", {"accountId": account, "region": REGION}) == {"movedToCold": 0, "deleted": 1}
+        assert control.ok("POST", "/lifecycle/sweep", {"accountId": account, "region": REGION}) == {
+            "movedToCold": 0,
+            "deleted": 1,
+        }
     finally:
         control.ok("POST", "/clock", {"offsetSeconds": original})
-    remaining = world.backup(account).list_recovery_points_by_backup_vault(BackupVaultName=_name(vault))["RecoveryPoints"]
+    remaining = world.backup(account).list_recovery_points_by_backup_vault(BackupVaultName=_name(vault))[
+        "RecoveryPoints"
+    ]
     assert [p["RecoveryPointArn"] for p in remaining] == [kept]
     assert short != kept

@@ -31,7 +31,9 @@ def test_resource_and_not_action():
 
 
 def test_not_principal_and_service_principal():
-    assert not policy.evaluate(_doc({"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "*"}), REQUEST).allowed
+    assert not policy.evaluate(
+        _doc({"Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}, "Action": "*"}), REQUEST
+    ).allowed
     deny_others = {"Effect": "Deny", "NotPrincipal": {"AWS": "111111111111"}, "Action": "backup:*"}
     assert policy.evaluate(_doc(_allow(), deny_others), REQUEST).allowed
 
@@ -59,14 +61,30 @@ def test_condition_operators():
 def test_copy_targets_pinning_with_set_operators():
     targets = ["arn:aws:backup:eu-central-1:222222222222:backup-vault:crossvault"]
     request = policy.Request("backup:CopyFromBackupVault", "rp", "111111111111", "r", {"backup:CopyTargets": targets})
-    pin = {"Effect": "Deny", "Principal": "*", "Action": "backup:CopyFromBackupVault", "Condition": {"ForAllValues:ArnNotEquals": {"backup:CopyTargets": targets}}}
+    pin = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "backup:CopyFromBackupVault",
+        "Condition": {"ForAllValues:ArnNotEquals": {"backup:CopyTargets": targets}},
+    }
     assert policy.evaluate(_doc(pin), request).effect == policy.IMPLICIT_DENY
-    elsewhere = policy.Request("backup:CopyFromBackupVault", "rp", "111111111111", "r", {"backup:CopyTargets": ["arn:aws:backup:eu-west-1:9:backup-vault:x"]})
+    elsewhere = policy.Request(
+        "backup:CopyFromBackupVault",
+        "rp",
+        "111111111111",
+        "r",
+        {"backup:CopyTargets": ["arn:aws:backup:eu-west-1:9:backup-vault:x"]},
+    )
     assert policy.evaluate(_doc(pin), elsewhere).effect == policy.DENY
 
 
 def test_invalid_documents_are_rejected():
-    for document in ["not json", "[]", '{"Statement": [{"Effect": "Maybe", "Action": "x"}]}', '{"Statement": [{"Effect": "Allow"}]}']:
+    for document in [
+        "not json",
+        "[]",
+        '{"Statement": [{"Effect": "Maybe", "Action": "x"}]}',
+        '{"Statement": [{"Effect": "Allow"}]}',
+    ]:
         try:
             policy.parse(document)
         except policy.PolicyError:

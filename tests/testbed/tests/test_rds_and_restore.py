@@ -56,7 +56,9 @@ def test_cross_account_rds_copy_creates_a_snapshot_in_the_destination(world):
     job = world.copy(source, point, source_vault, central_vault, Lifecycle={"DeleteAfterDays": 35})
     snapshot_id = f"awsbackup:copyjob-{job['CopyJobId'].lower()}"
     assert job["DestinationRecoveryPointArn"] == f"arn:aws:rds:{BACKUP_REGION}:{central}:snapshot:{snapshot_id}"
-    snapshots = world.client("rds", central, BACKUP_REGION).describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)["DBSnapshots"]
+    snapshots = world.client("rds", central, BACKUP_REGION).describe_db_snapshots(DBSnapshotIdentifier=snapshot_id)[
+        "DBSnapshots"
+    ]
     assert len(snapshots) == 1
 
 
@@ -64,7 +66,9 @@ def test_restore_metadata_is_string_valued(world):
     account = world.fresh_account()
     vault = world.vault(account)
     point = _rds_backup(world, account, vault)["RecoveryPointArn"]
-    result = world.backup(account).get_recovery_point_restore_metadata(BackupVaultName=vault.rsplit(":", 1)[-1], RecoveryPointArn=point)
+    result = world.backup(account).get_recovery_point_restore_metadata(
+        BackupVaultName=vault.rsplit(":", 1)[-1], RecoveryPointArn=point
+    )
     metadata = result["RestoreMetadata"]
     assert result["ResourceType"] == "RDS" and result["BackupVaultArn"] == vault
     assert all(isinstance(v, str) for v in metadata.values())
@@ -82,7 +86,9 @@ def test_preprod_restore_of_a_copy_creates_a_db_instance(world):
     point = _rds_backup(world, source, source_vault)["RecoveryPointArn"]
     copy_arn = world.copy(source, point, source_vault, preprod_vault)["DestinationRecoveryPointArn"]
     backup = world.backup(preprod)
-    metadata = backup.get_recovery_point_restore_metadata(BackupVaultName=preprod_vault.rsplit(":", 1)[-1], RecoveryPointArn=copy_arn)["RestoreMetadata"]
+    metadata = backup.get_recovery_point_restore_metadata(
+        BackupVaultName=preprod_vault.rsplit(":", 1)[-1], RecoveryPointArn=copy_arn
+    )["RestoreMetadata"]
     target = world.name("orders-restore")
     restore_id = backup.start_restore_job(
         RecoveryPointArn=copy_arn,
@@ -97,7 +103,9 @@ def test_preprod_restore_of_a_copy_creates_a_db_instance(world):
     assert instances[0]["Engine"] == "postgres"
     assert job["AccountId"] == preprod
     # A second restore into the same identifier fails like RDS would.
-    again = backup.start_restore_job(RecoveryPointArn=copy_arn, Metadata={"DBInstanceIdentifier": target}, IamRoleArn=ROLE.format(preprod))
+    again = backup.start_restore_job(
+        RecoveryPointArn=copy_arn, Metadata={"DBInstanceIdentifier": target}, IamRoleArn=ROLE.format(preprod)
+    )
     failed = backup.describe_restore_job(RestoreJobId=again["RestoreJobId"])
     assert failed["Status"] == "FAILED" and "already exists" in failed["StatusMessage"]
 
@@ -107,9 +115,13 @@ def test_restore_job_events_use_state_then_status(world, control):
     vault = world.vault(account)
     point = _rds_backup(world, account, vault)["RecoveryPointArn"]
     restore_id = world.backup(account).start_restore_job(
-        RecoveryPointArn=point, Metadata={"DBInstanceIdentifier": world.name("restored")}, IamRoleArn=ROLE.format(account)
+        RecoveryPointArn=point,
+        Metadata={"DBInstanceIdentifier": world.name("restored")},
+        IamRoleArn=ROLE.format(account),
     )["RestoreJobId"]
-    logged = [e for e in control.ok("GET", f"/events?account={account}&detailType=Restore%20Job%20State%20Change")["events"]]
+    logged = [
+        e for e in control.ok("GET", f"/events?account={account}&detailType=Restore%20Job%20State%20Change")["events"]
+    ]
     assert [e["detail"].get("state") for e in logged] == ["CREATED", None, None, None]
     assert [e["detail"].get("status") for e in logged] == [None, "PENDING", "RUNNING", "COMPLETED"]
     assert logged[-1]["detail"]["restoreJobId"] == restore_id
@@ -129,6 +141,22 @@ def test_restore_idempotency_token(world):
     account = world.fresh_account()
     point = _rds_backup(world, account, world.vault(account))["RecoveryPointArn"]
     backup = world.backup(account)
-    request = dict(RecoveryPointArn=point, Metadata={"DBInstanceIdentifier": world.name("r")}, IdempotencyToken="restore-1")
+    request = dict(
+        RecoveryPointArn=point, Metadata={"DBInstanceIdentifier": world.name("r")}, IdempotencyToken="restore-1"
+    )
     assert backup.start_restore_job(**request)["RestoreJobId"] == backup.start_restore_job(**request)["RestoreJobId"]
     assert len(backup.list_restore_jobs()["RestoreJobs"]) == 1
+
+
+def test_deleting_an_rds_recovery_point_deletes_its_snapshot_and_tags(world):
+    account = world.fresh_account()
+    vault = world.vault(account)
+    point = _rds_backup(world, account, vault, RecoveryPointTags={"team": "orders"})["RecoveryPointArn"]
+    backup = world.backup(account)
+    assert backup.list_tags(ResourceArn=point)["Tags"] == {"team": "orders"}
+    backup.delete_recovery_point(BackupVaultName=vault.rsplit(":", 1)[-1], RecoveryPointArn=point)
+    rds = world.client("rds", account)
+    with pytest.raises(ClientError) as error:
+        rds.describe_db_snapshots(DBSnapshotIdentifier=point.rsplit(":snapshot:", 1)[-1])
+    assert error.value.response["Error"]["Code"] == "DBSnapshotNotFound"
+    assert backup.list_tags(ResourceArn=point)["Tags"] == {}

@@ -10,7 +10,9 @@ def test_region_settings_merge_and_are_per_region(world, control):
     backup = world.backup(account)
     before = backup.describe_region_settings()
     assert before["ResourceTypeOptInPreference"]["RDS"] is True
-    backup.update_region_settings(ResourceTypeOptInPreference={"RDS": False}, ResourceTypeManagementPreference={"DynamoDB": True})
+    backup.update_region_settings(
+        ResourceTypeOptInPreference={"RDS": False}, ResourceTypeManagementPreference={"DynamoDB": True}
+    )
     after = backup.describe_region_settings()
     assert after["ResourceTypeOptInPreference"] == before["ResourceTypeOptInPreference"] | {"RDS": False}
     assert after["ResourceTypeManagementPreference"] == {"DynamoDB": True, "EFS": True}
@@ -43,7 +45,11 @@ def test_only_the_management_account_updates_global_settings(world):
     assert error.value.response["Error"]["Code"] == "InvalidRequestException"
     management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "true"})
     described = world.backup(member).describe_global_settings()
-    assert described["GlobalSettings"] == {"isCrossAccountBackupEnabled": "true", "isMpaEnabled": "false", "isDelegatedAdministratorEnabled": "false"}
+    assert described["GlobalSettings"] == {
+        "isCrossAccountBackupEnabled": "true",
+        "isMpaEnabled": "false",
+        "isDelegatedAdministratorEnabled": "false",
+    }
     assert "LastUpdateTime" in described
     with pytest.raises(ClientError) as error:
         management.update_global_settings(GlobalSettings={"isCrossAccountBackupEnabled": "yes"})

@@ -1,0 +1,210 @@
+"""What each kind of job checks before it runs and does when it completes.
+
+The checks are AWS Backup's rules for where a recovery point may go (organization
+membership, the cross-account global setting, source and destination vault access
+policies, Vault Lock retention ranges); the work creates the recovery point, the copy
+(in the destination account and Region) or the restored resource.
+"""
+
+from . import clock, organization, policy, resources, settings
+from .backends import backend_for
+from .jobs import BackupJob, CopyJob, Job, JobFailure, RestoreJob
+from .recovery_points import RecoveryPoint
+
+DEFAULT_BACKUP_SIZE = 1_048_576
+
+
+def _point_from_job(job: BackupJob, rds_snapshot_id: str | None, metadata: dict[str, str]) -> RecoveryPoint:
+    now = clock.now()
+    return RecoveryPoint(
+        arn=job.recovery_point_arn,
+        account_id=job.account_id,
+        region=job.region,
+        vault_name=job.vault_name,
+        vault_arn=job.vault_arn,
+        resource_arn=job.resource_arn,
+        resource_type=job.resource_type,
+        iam_role_arn=job.iam_role_arn,
+        creation_date=job.creation_date,
+        completion_date=now,
+        lifecycle=job.lifecycle,
+        encryption_key_arn=job.encryption_key_arn,
+        backup_size_in_bytes=job.backup_size_in_bytes,
+        created_by=job.created_by,
+        continuous=job.continuous,
+        rds_snapshot_id=rds_snapshot_id,
+        restore_metadata=metadata,
+    )
+
+
+class _BackupRules:
+    def check(self, job: BackupJob) -> None:
+        backend = backend_for(job.account_id, job.region)
+        vault = backend.vaults.get(job.vault_name)
+        if vault is None:
+            raise JobFailure(f"Backup vault {job.vault_name} no longer exists")
+        if (violation := backend.retention_violation(vault, job.lifecycle)) is not None:
+            raise JobFailure(violation)
+
+    def work(self, job: BackupJob) -> None:
+        backend = backend_for(job.account_id, job.region)
+        job.backup_size_in_bytes = DEFAULT_BACKUP_SIZE
+        snapshot_id = None
+        if job.resource_type == "RDS" and not job.continuous:
+            snapshot_id = resources.snapshot_id_from_arn(job.recovery_point_arn)
+            try:
+                metadata = resources.create_rds_backup(
+                    job.account_id, job.region, job.resource_arn, snapshot_id, job.encryption_key_arn
+                )
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+        else:
+            metadata = resources.generic_restore_metadata(job.resource_type, job.resource_arn)
+        backend.add_point(_point_from_job(job, snapshot_id, metadata), job.recovery_point_tags)
+
+
+class _CopyRules:
+    def check(self, job: CopyJob) -> None:
+        source_backend = backend_for(job.account_id, job.region)
+        destination = resources.parse_vault_arn(job.destination_vault_arn)
+        destination_vault = backend_for(destination.account_id, destination.region).vaults.get(destination.vault_name)
+        if destination_vault is None:
+            raise JobFailure(f"Destination backup vault {job.destination_vault_arn} does not exist")
+        caller = organization.membership(job.account_id)
+        cross_account = destination.account_id != job.account_id
+        if cross_account:
+            target = organization.membership(destination.account_id)
+            if caller is None or target is None or caller.organization_id != target.organization_id:
+                raise JobFailure("Both source and destination account must be a member of the same organization")
+            if not settings.cross_account_backup_enabled(caller.organization_id):
+                raise JobFailure(
+                    "Cross-account backup is not enabled for the organization (isCrossAccountBackupEnabled)"
+                )
+        context = {
+            "aws:PrincipalAccount": [job.account_id],
+            "aws:PrincipalArn": [job.iam_role_arn],
+        }
+        if caller is not None:
+            context["aws:PrincipalOrgID"] = [caller.organization_id]
+            context["aws:PrincipalOrgPaths"] = [caller.org_path]
+        source_vault_name = job.source_vault_arn.rsplit(":", 1)[-1]
+        copy_from = policy.evaluate(
+            source_backend.parsed_policy(source_vault_name),
+            _request(
+                "backup:CopyFromBackupVault",
+                job.source_recovery_point_arn,
+                job,
+                context | {"backup:CopyTargets": [job.destination_vault_arn]},
+            ),
+        )
+        if copy_from.effect == policy.DENY:
+            raise JobFailure(
+                f"Access denied: the source backup vault's access policy denies backup:CopyFromBackupVault to {job.destination_vault_arn}"
+            )
+        copy_into = policy.evaluate(
+            backend_for(destination.account_id, destination.region).parsed_policy(destination.vault_name),
+            _request("backup:CopyIntoBackupVault", job.destination_vault_arn, job, context),
+        )
+        # Within an account the copy role's IAM permissions suffice; across accounts the
+        # destination vault's policy must allow the copy. An explicit Deny always wins.
+        if copy_into.effect == policy.DENY or (cross_account and not copy_into.allowed):
+            raise JobFailure(
+                "Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault"
+            )
+        if (violation := source_backend.retention_violation(destination_vault, job.lifecycle)) is not None:
+            raise JobFailure(violation)
+
+    def work(self, job: CopyJob) -> None:
+        source_backend = backend_for(job.account_id, job.region)
+        source = source_backend.recovery_points.get(job.source_recovery_point_arn)
+        if source is None:
+            raise JobFailure(f"Source recovery point {job.source_recovery_point_arn} no longer exists")
+        destination = resources.parse_vault_arn(job.destination_vault_arn)
+        destination_backend = backend_for(destination.account_id, destination.region)
+        destination_vault = destination_backend.vaults.get(destination.vault_name)
+        if destination_vault is None:
+            raise JobFailure(f"Destination backup vault {job.destination_vault_arn} no longer exists")
+        snapshot_id = None
+        if source.rds_snapshot_id:
+            snapshot_id = f"awsbackup:copyjob-{job.job_id.lower()}"
+            arn = resources.rds_snapshot_arn(destination.region, destination.account_id, snapshot_id)
+            try:
+                resources.copy_rds_backup(
+                    job.account_id,
+                    job.region,
+                    source.rds_snapshot_id,
+                    destination.account_id,
+                    destination.region,
+                    snapshot_id,
+                    destination_vault.encryption_key_arn,
+                )
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+        else:
+            arn = resources.backup_recovery_point_arn(destination.region, destination.account_id)
+        job.backup_size_in_bytes = source.backup_size_in_bytes
+        job.destination_recovery_point_arn = arn
+        copy = RecoveryPoint(
+            arn=arn,
+            account_id=destination.account_id,
+            region=destination.region,
+            vault_name=destination_vault.backup_vault_name,
+            vault_arn=destination_vault.backup_vault_arn,
+            resource_arn=source.resource_arn,
+            resource_type=source.resource_type,
+            iam_role_arn=job.iam_role_arn,
+            # A copy keeps the source's creation date; its retention counts from there.
+            creation_date=source.creation_date,
+            completion_date=clock.now(),
+            lifecycle=job.lifecycle,
+            encryption_key_arn=destination_vault.encryption_key_arn,
+            backup_size_in_bytes=source.backup_size_in_bytes,
+            source_backup_vault_arn=job.source_vault_arn,
+            rds_snapshot_id=snapshot_id,
+            restore_metadata=dict(source.restore_metadata),
+        )
+        # Copies carry the source recovery point's tags. The Recovery Point State Change
+        # of the copy is emitted in the destination vault's account and Region (VERIFY #1).
+        destination_backend.add_point(copy, source_backend.list_tags(source.arn))
+
+
+class _RestoreRules:
+    def check(self, job: RestoreJob) -> None:
+        if job.recovery_point_arn not in backend_for(job.account_id, job.region).recovery_points:
+            raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
+
+    def work(self, job: RestoreJob) -> None:
+        backend = backend_for(job.account_id, job.region)
+        point = backend.recovery_points.get(job.recovery_point_arn)
+        if point is None:
+            raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
+        if point.continuous:
+            raise JobFailure("The test bed does not emulate restores of continuous recovery points")
+        if point.rds_snapshot_id:
+            tags = backend.list_tags(point.arn) if job.copy_source_tags else None
+            try:
+                job.created_resource_arn = resources.restore_rds_instance(
+                    job.account_id, job.region, point.rds_snapshot_id, job.metadata, tags
+                )
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+        else:
+            job.created_resource_arn = resources.generic_restored_resource_arn(
+                point.resource_type, job.region, job.account_id, job.metadata
+            )
+        point.last_restore_time = clock.now()
+
+
+BACKUP_RULES = _BackupRules()
+COPY_RULES = _CopyRules()
+RESTORE_RULES = _RestoreRules()
+
+
+def _request(action: str, resource: str, job: Job, context: dict[str, list[str]]) -> policy.Request:
+    return policy.Request(
+        action=action,
+        resource=resource,
+        principal_account=job.account_id,
+        principal_arn=job.iam_role_arn,
+        context=context,
+    )
