@@ -54,10 +54,10 @@ pub fn classify_code(code: Option<&str>) -> ErrorClass {
 
 pub fn classify<E, R>(err: &SdkError<E, R>) -> ErrorClass
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::fmt::Debug,
 {
     match err {
-        SdkError::ServiceError(service) => classify_code(service.err().code()),
+        SdkError::ServiceError(_) => classify_code(code(err).as_deref()),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorClass::Retryable
         }
@@ -66,14 +66,23 @@ where
 }
 
 /// The error code of a service error, if it is one.
-pub fn code<E, R>(err: &SdkError<E, R>) -> Option<&str>
+///
+/// The code normally comes from the response metadata. A modelled error can exist without it
+/// (built by hand, or by a future deserializer change), so the variant's name (the operation
+/// error enums are named after the AWS error codes) is the fallback.
+pub fn code<E, R>(err: &SdkError<E, R>) -> Option<String>
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + std::fmt::Debug,
 {
-    match err {
-        SdkError::ServiceError(service) => service.err().code(),
-        _ => None,
+    let SdkError::ServiceError(service) = err else {
+        return None;
+    };
+    if let Some(code) = service.err().code() {
+        return Some(code.to_owned());
     }
+    let debug = format!("{:?}", service.err());
+    let variant = debug.split(['(', ' ', '{']).next().unwrap_or_default();
+    (variant.ends_with("Exception") || variant.ends_with("Fault")).then(|| variant.to_owned())
 }
 
 #[cfg(test)]

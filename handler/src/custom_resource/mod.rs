@@ -290,10 +290,11 @@ impl Engine {
         };
         match result {
             Ok((id, outcome)) => {
-                if let Some(note) = &outcome.note {
-                    tracing::info!(note = %note, "custom-resource note");
-                }
-                ResponseBody::success(envelope, id, outcome.data, outcome.no_echo)
+                // A note on success (e.g. "the compliance lock stays") is sent as the Reason,
+                // which CloudFormation shows in the stack events.
+                let mut body = ResponseBody::success(envelope, id, outcome.data, outcome.no_echo);
+                body.reason = outcome.note;
+                body
             }
             Err(e) => {
                 tracing::error!(error = %e, "custom-resource operation failed");

@@ -22,7 +22,7 @@ impl OrganizationInfo {
             .send()
             .await
             .map_err(|e| {
-                if aws_error::code(&e) == Some("AWSOrganizationsNotInUseException") {
+                if aws_error::code(&e).as_deref() == Some("AWSOrganizationsNotInUseException") {
                     ResourceError::Invalid(
                         "this account is not a member of an AWS Organization; crossvault admits \
                      copies by organization id, so every account must belong to one"
