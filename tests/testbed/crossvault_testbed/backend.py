@@ -137,20 +137,6 @@ class ExtendedBackupBackend(BackupBackend):
             raise InvalidRequest(f"Backup vault {backup_vault_name} has no compliance-mode lock")
         vault.lock_date = clock.epoch(clock.now())
 
-    @staticmethod
-    def retention_violation(vault: Vault, lifecycle: Lifecycle) -> str | None:
-        """Why a new point with this lifecycle may not enter a locked vault, if it may not."""
-        if not vault.locked:
-            return None
-        days = lifecycle.delete_after_days
-        low, high = vault.min_retention_days, vault.max_retention_days
-        if low is not None and days is not None and days < low:
-            return f"The retention period ({days} days) is shorter than the backup vault's Vault Lock minimum retention ({low} days)"
-        if high is not None and (days is None or days > high):
-            retention = "unlimited" if days is None else f"{days} days"
-            return f"The retention period ({retention}) is longer than the backup vault's Vault Lock maximum retention ({high} days)"
-        return None
-
     # -- vault access policies ------------------------------------------------------
 
     def put_vault_policy(self, vault_name: str, document: str | None) -> None:

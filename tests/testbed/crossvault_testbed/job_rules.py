@@ -6,12 +6,29 @@ policies, Vault Lock retention ranges); the work creates the recovery point, the
 (in the destination account and Region) or the restored resource.
 """
 
+from moto.backup.models import Vault
+
 from . import clock, organization, policy, resources, settings
 from .backends import backend_for
 from .jobs import BackupJob, CopyJob, Job, JobFailure, RestoreJob
+from .lifecycle import Lifecycle
 from .recovery_points import RecoveryPoint
 
 DEFAULT_BACKUP_SIZE = 1_048_576
+
+
+def retention_violation(vault: Vault, lifecycle: Lifecycle) -> str | None:
+    """Why a new point with this lifecycle may not enter a locked vault, if it may not."""
+    if not vault.locked:
+        return None
+    days = lifecycle.delete_after_days
+    low, high = vault.min_retention_days, vault.max_retention_days
+    if low is not None and days is not None and days < low:
+        return f"The retention period ({days} days) is shorter than the backup vault's Vault Lock minimum retention ({low} days)"
+    if high is not None and (days is None or days > high):
+        retention = "unlimited" if days is None else f"{days} days"
+        return f"The retention period ({retention}) is longer than the backup vault's Vault Lock maximum retention ({high} days)"
+    return None
 
 
 def _point_from_job(job: BackupJob, rds_snapshot_id: str | None, metadata: dict[str, str]) -> RecoveryPoint:
@@ -43,7 +60,7 @@ class _BackupRules:
         vault = backend.vaults.get(job.vault_name)
         if vault is None:
             raise JobFailure(f"Backup vault {job.vault_name} no longer exists")
-        if (violation := backend.retention_violation(vault, job.lifecycle)) is not None:
+        if (violation := retention_violation(vault, job.lifecycle)) is not None:
             raise JobFailure(violation)
 
     def work(self, job: BackupJob) -> None:
@@ -111,7 +128,7 @@ class _CopyRules:
             raise JobFailure(
                 "Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault"
             )
-        if (violation := source_backend.retention_violation(destination_vault, job.lifecycle)) is not None:
+        if (violation := retention_violation(destination_vault, job.lifecycle)) is not None:
             raise JobFailure(violation)
 
     def work(self, job: CopyJob) -> None:
