@@ -9,7 +9,10 @@ use std::time::Instant;
 use crossvault_core::{Facts, StackConfig, decide_json};
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/events");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/events"
+);
 const TARGET_NS: f64 = 50_000.0;
 
 fn config() -> StackConfig {
@@ -56,7 +59,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    println!("decide: {} fixture events, {iterations} iterations each", events.len());
+    println!(
+        "decide: {} fixture events, {iterations} iterations each",
+        events.len()
+    );
     let mut worst = 0.0f64;
     let mut total_ns = 0.0f64;
     for (name, event) in &events {
@@ -71,7 +77,10 @@ fn main() {
         let ns = start.elapsed().as_nanos() as f64 / f64::from(iterations);
         worst = worst.max(ns);
         total_ns += ns;
-        println!("  {name:<45} {ns:>9.0} ns/event  {:>7.2} µs/event", ns / 1_000.0);
+        println!(
+            "  {name:<45} {ns:>9.0} ns/event  {:>7.2} µs/event",
+            ns / 1_000.0
+        );
     }
     let mean = total_ns / events.len() as f64;
     println!(
@@ -79,6 +88,10 @@ fn main() {
         mean / 1_000.0,
         worst / 1_000.0,
         TARGET_NS / 1_000.0,
-        if worst <= TARGET_NS { "OK" } else { "OVER TARGET" }
+        if worst <= TARGET_NS {
+            "OK"
+        } else {
+            "OVER TARGET"
+        }
     );
 }

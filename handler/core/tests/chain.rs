@@ -632,7 +632,8 @@ fn other_detail_types_are_ignored() {
 #[test]
 fn malformed_events_name_the_field() {
     let config = source(&[]);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         (
             "copy-job-completed-to-backup-account.json",
             Box::new(|e| remove(e, "/detail", "sourceBackupVaultArn")),

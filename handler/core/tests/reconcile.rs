@@ -73,7 +73,10 @@ fn summary(plan: &Plan) -> Vec<String> {
             } => {
                 assert_eq!(
                     idempotency_token,
-                    &copy_token(source_recovery_point_arn, &destination_vault_arn.to_string()),
+                    &copy_token(
+                        source_recovery_point_arn,
+                        &destination_vault_arn.to_string()
+                    ),
                     "same tokens as the event path"
                 );
                 format!("copy {hop} -> {destination_vault_arn}")
@@ -81,7 +84,10 @@ fn summary(plan: &Plan) -> Vec<String> {
             Action::ShortenRetention {
                 confirm_copy_job_id,
                 ..
-            } => format!("shorten (confirm {})", confirm_copy_job_id.as_deref().unwrap_or("-")),
+            } => format!(
+                "shorten (confirm {})",
+                confirm_copy_job_id.as_deref().unwrap_or("-")
+            ),
             Action::Notify { subject, .. } => format!("notify {subject}"),
             Action::Ignore { reason } => format!("ignore {reason}"),
         })
@@ -95,7 +101,10 @@ fn run(config: &StackConfig, input: &ReconcileInput) -> Vec<String> {
 #[test]
 fn table() {
     let no_preprod = source(&[(vars::PREPROD_ACCOUNT_IDS, "")]);
-    let local = source(&[(vars::PREPROD_ACCOUNT_IDS, ""), (vars::COPY_TO_LOCAL_REGION, "true")]);
+    let local = source(&[
+        (vars::PREPROD_ACCOUNT_IDS, ""),
+        (vars::COPY_TO_LOCAL_REGION, "true"),
+    ]);
     let copy_frankfurt = format!("copy to-backup-region -> {FRANKFURT}");
     let copy_local = format!("copy to-local-region -> {LOCAL}");
     let cases: Vec<(&str, &StackConfig, ReconcileInput, Vec<String>)> = vec![
@@ -183,23 +192,36 @@ fn table() {
 #[test]
 fn preprod_hop_needs_tags_then_runs_once() {
     let config = source(&[]);
-    let mut i = input(vec![point(3)], vec![job("j1", FRANKFURT, Status::Completed)]);
+    let mut i = input(
+        vec![point(3)],
+        vec![job("j1", FRANKFURT, Status::Completed)],
+    );
     // Tags are needed only once the offsite hops are done.
     assert!(facts_needed(&input(vec![point(3)], vec![]), &config).is_empty());
-    assert_eq!(facts_needed(&i, &config).into_iter().collect::<Vec<_>>(), vec![RESOURCE]);
+    assert_eq!(
+        facts_needed(&i, &config).into_iter().collect::<Vec<_>>(),
+        vec![RESOURCE]
+    );
     assert_eq!(
         run(&config, &i),
         vec![
-            format!("ignore reconcile: pre-prod hop of {RP} undecided: the tags of {RESOURCE} not provided"),
+            format!(
+                "ignore reconcile: pre-prod hop of {RP} undecided: the tags of {RESOURCE} not provided"
+            ),
             "shorten (confirm j1)".into()
         ]
     );
-    i.resource_tags
-        .insert(RESOURCE.into(), [("CopyToPreProd".to_owned(), "true".to_owned())].into());
+    i.resource_tags.insert(
+        RESOURCE.into(),
+        [("CopyToPreProd".to_owned(), "true".to_owned())].into(),
+    );
     assert!(facts_needed(&i, &config).is_empty());
     assert_eq!(
         run(&config, &i),
-        vec![format!("copy to-pre-prod -> {PREPROD_VAULT}"), "shorten (confirm j1)".into()]
+        vec![
+            format!("copy to-pre-prod -> {PREPROD_VAULT}"),
+            "shorten (confirm j1)".into()
+        ]
     );
     i.copy_jobs.push(job("j3", PREPROD_VAULT, Status::Running));
     assert_eq!(run(&config, &i), vec!["shorten (confirm j1)".to_owned()]);
@@ -218,7 +240,10 @@ fn backup_account_forwards_missing_two_hop_copies() {
         run(&config, &input(vec![arrival.clone()], vec![])),
         vec![format!("copy two-hop-forward -> {FRANKFURT}")]
     );
-    let done = input(vec![arrival.clone()], vec![job("f1", FRANKFURT, Status::Completed)]);
+    let done = input(
+        vec![arrival.clone()],
+        vec![job("f1", FRANKFURT, Status::Completed)],
+    );
     assert!(run(&config, &done)[0].starts_with("ignore reconcile: 1 recovery point(s) checked"));
     // Already a cross-region copy, or not a two-hop type: nothing.
     let forwarded = ListedRecoveryPoint {
@@ -234,7 +259,10 @@ fn other_roles_do_nothing() {
     let i = input(vec![point(3)], vec![]);
     assert_eq!(
         run(&preprod(&[]), &i),
-        vec!["ignore reconcile: nothing to do in a preprod account (it never starts copies)".to_owned()]
+        vec![
+            "ignore reconcile: nothing to do in a preprod account (it never starts copies)"
+                .to_owned()
+        ]
     );
 }
 
@@ -243,7 +271,12 @@ fn reconcile_and_event_path_agree_on_tokens() {
     // The event path's first hop for this point and the reconciler's are the same copy.
     let config = source(&[(vars::PREPROD_ACCOUNT_IDS, "")]);
     let plan = reconcile(&input(vec![point(3)], vec![]), &config).unwrap();
-    let Action::StartCopyJob { idempotency_token, hop, .. } = &plan.actions[0] else {
+    let Action::StartCopyJob {
+        idempotency_token,
+        hop,
+        ..
+    } = &plan.actions[0]
+    else {
         panic!("{plan}")
     };
     assert_eq!(*hop, Hop::ToBackupRegion);

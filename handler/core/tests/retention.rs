@@ -76,7 +76,11 @@ fn old_point_keeps_age_plus_margin() {
     );
     // Clock skew (created in the future) counts as age 0.
     assert_eq!(
-        shortened(&decide(&input(Duration::hours(-3), Some(35), None), &config)).0,
+        shortened(&decide(
+            &input(Duration::hours(-3), Some(35), None),
+            &config
+        ))
+        .0,
         7
     );
 }
@@ -86,7 +90,10 @@ fn never_lengthens() {
     let config = source(&[]);
     for current in [1, 5, 7] {
         let d = decide(&input(Duration::hours(1), Some(current), None), &config);
-        assert!(matches!(d, RetentionDecision::Keep { .. }), "{current}: {d}");
+        assert!(
+            matches!(d, RetentionDecision::Keep { .. }),
+            "{current}: {d}"
+        );
     }
     // Age pushes the target above the current value: keep.
     let d = decide(&input(Duration::days(20), Some(15), None), &config);
@@ -105,7 +112,10 @@ fn keep_forever_is_shortened() {
 
 #[test]
 fn pending_cold_move_is_cancelled() {
-    let d = decide(&input(Duration::hours(1), Some(365), Some(30)), &source(&[]));
+    let d = decide(
+        &input(Duration::hours(1), Some(365), Some(30)),
+        &source(&[]),
+    );
     assert_eq!(shortened(&d), (7, Some(ColdMove::Cancel)));
     assert_eq!(ColdMove::Cancel.api_value(), -1);
 }
@@ -127,7 +137,10 @@ fn cold_points_keep_cold_plus_90() {
     );
     // Already at or below cold + 90: keep.
     i.current.delete_after_days = Some(120);
-    assert!(matches!(decide(&i, &config), RetentionDecision::Keep { .. }));
+    assert!(matches!(
+        decide(&i, &config),
+        RetentionDecision::Keep { .. }
+    ));
 }
 
 #[test]
@@ -188,7 +201,10 @@ fn guards_keep() {
 
 #[test]
 fn decision_serializes_for_logs() {
-    let d = decide(&input(Duration::hours(1), Some(365), Some(30)), &source(&[]));
+    let d = decide(
+        &input(Duration::hours(1), Some(365), Some(30)),
+        &source(&[]),
+    );
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["decision"], "shorten");
     assert_eq!(json["delete_after_days"], 7);
@@ -241,10 +257,10 @@ fn arb_input() -> impl Strategy<Value = RetentionInput> {
 proptest! {
     #[test]
     fn prop_never_lengthens(i in arb_input(), new_days in 1u32..60) {
-        if let RetentionDecision::Shorten { delete_after_days, .. } = decide(&i, &config_with(new_days)) {
-            if let Some(current) = i.current.delete_after_days {
-                prop_assert!(delete_after_days < current);
-            }
+        if let (RetentionDecision::Shorten { delete_after_days, .. }, Some(current)) =
+            (decide(&i, &config_with(new_days)), i.current.delete_after_days)
+        {
+            prop_assert!(delete_after_days < current);
         }
     }
 
@@ -252,7 +268,7 @@ proptest! {
     fn prop_never_below_age_plus_one(i in arb_input(), new_days in 1u32..60) {
         if let RetentionDecision::Shorten { delete_after_days, .. } = decide(&i, &config_with(new_days)) {
             let age = age_in_days_rounded_up(i.now, i.creation_date);
-            prop_assert!(u64::from(delete_after_days) >= age + 1);
+            prop_assert!(u64::from(delete_after_days) > age, "at least age + 1");
             // The point is never due at the moment of the change (nor within the next day).
             let due = i.creation_date + Duration::days(i64::from(delete_after_days));
             prop_assert!(due >= i.now + Duration::days(1));
