@@ -3,7 +3,7 @@
 //! Deciding is two-phase:
 //! 1. [`crate::facts_needed`] says which facts a decision needs ([`FactRequest`]);
 //! 2. the effect layer gathers exactly those (e.g. `ListTags` on the resource) into [`Facts`];
-//! 3. [`crate::decide`] returns the plan. Called without a needed fact it fails with
+//! 3. [`crate::decide()`] returns the plan. Called without a needed fact it fails with
 //!    [`crate::DecideError::NeedsFacts`] rather than guess.
 
 use std::collections::BTreeMap;
