@@ -14,6 +14,8 @@ pub struct AwsClients {
     pub backup: aws_sdk_backup::Client,
     pub organizations: aws_sdk_organizations::Client,
     pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     regional_backup: Mutex<HashMap<String, aws_sdk_backup::Client>>,
 }
 
@@ -37,6 +39,8 @@ impl AwsClients {
             backup: aws_sdk_backup::Client::new(&config),
             organizations: aws_sdk_organizations::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(&config),
             regional_backup: Mutex::new(HashMap::new()),
             config,
         }

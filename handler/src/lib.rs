@@ -11,8 +11,12 @@ pub mod batch;
 pub mod clients;
 pub mod context;
 pub mod custom_resource;
+pub mod dead_letter;
+pub mod effects;
 pub mod handler;
 pub mod incoming;
+pub mod pipeline;
+pub mod reconcile;
 pub mod resources;
 pub mod runtime;
 

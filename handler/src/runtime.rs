@@ -3,9 +3,17 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crossvault_core::{Region, StackConfig};
+
+use crate::batch::DeadLetters;
 use crate::clients::AwsClients;
 use crate::custom_resource::{Engine, EngineOptions};
+use crate::dead_letter::SqsDeadLetters;
+use crate::handler::BackupEvents;
 use crate::handler::Handler;
+use crate::pipeline::Pipeline;
 use crate::resources;
 
 /// JSON logs at the level of `CROSSVAULT_LOG_LEVEL` (default info), without ANSI colours or
@@ -42,12 +50,35 @@ pub async fn build_handler() -> Handler {
 }
 
 pub fn build_handler_with(clients: AwsClients, options: EngineOptions) -> Handler {
+    let clients = Arc::new(clients);
     let engine = resources::all(&clients)
         .into_iter()
         .fold(Engine::new(http_client(), options), Engine::register);
-    Handler::new(
-        engine,
-        Err("the AWS Backup event pipeline is not part of this build yet".into()),
-        None,
-    )
+    let events = pipeline_from_env(&clients).map(|p| Arc::new(p) as Arc<dyn BackupEvents>);
+    if let Err(reason) = &events {
+        // Custom resources still work, so the stack can be created and this shows in the log.
+        tracing::error!(%reason, "AWS Backup events cannot be processed");
+    }
+    let dead_letters = std::env::var("CROSSVAULT_DEAD_LETTER_QUEUE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|queue_url| {
+            Arc::new(SqsDeadLetters {
+                client: clients.sqs.clone(),
+                queue_url,
+            }) as Arc<dyn DeadLetters>
+        });
+    Handler::new(engine, events, dead_letters)
+}
+
+/// The event pipeline from the `CROSSVAULT_*` variables the template sets.
+pub fn pipeline_from_env(clients: &Arc<AwsClients>) -> Result<Pipeline, String> {
+    let config =
+        StackConfig::from_iter(std::env::vars().filter(|(k, _)| k.starts_with("CROSSVAULT_")))
+            .map_err(|e| format!("configuration: {e}"))?;
+    let region = clients
+        .region()
+        .ok_or_else(|| "no AWS region configured (AWS_REGION)".to_owned())
+        .and_then(|r| Region::new(r).map_err(|e| e.to_string()))?;
+    Ok(Pipeline::new(clients.clone(), config, region))
 }
