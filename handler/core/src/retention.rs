@@ -24,9 +24,12 @@
 //!      `MoveToColdStorageAfterDays = -1` (as backup-events-aws does): a point that lives a
 //!      week gains nothing from cold storage, and keeping it would force `cold + 90` days;
 //! 8. never **lengthen**: when the target is not strictly below the current `DeleteAfterDays`,
-//!    keep. A point without `DeleteAfterDays` ("keep forever") counts as infinitely long, so it
-//!    *is* shortened: the copies now hold the long retention, and the stack's purpose is to
-//!    keep only a short-lived original (documented in the report to the team).
+//!    keep;
+//! 9. never cut the organization's **total retention**: the copies (which keep the original's
+//!    `CreationDate` and get `CopyDeleteAfterDays`) must live at least as long as the original
+//!    would have. An original kept longer than its copies, or kept forever, is left alone:
+//!    shortening it would silently turn a 365-day promise into a 35-day one. Raise
+//!    `CopyDeleteAfterDays` to cover it.
 //!
 //! Each `Shorten` carries log-friendly `before`/`after` lines and the reasons that bound the
 //! number.
@@ -180,6 +183,22 @@ pub fn decide(input: &RetentionInput, config: &StackConfig) -> RetentionDecision
     }
     if input.storage_class == StorageClass::Deleted {
         return RetentionDecision::keep("the recovery point is already deleted");
+    }
+    let copies = config.copy_delete_after_days;
+    match input.current.delete_after_days {
+        None => {
+            return RetentionDecision::keep(format!(
+                "the original is kept forever and its copies only {copies} days \
+                 (CopyDeleteAfterDays); shortening it would end the only long-term retention"
+            ));
+        }
+        Some(current) if current > copies => {
+            return RetentionDecision::keep(format!(
+                "the original is kept {current} days and its copies only {copies} days \
+                 (CopyDeleteAfterDays); shortening it would cut the total retention"
+            ));
+        }
+        Some(_) => {}
     }
 
     let age = age_in_days_rounded_up(input.now, input.creation_date);

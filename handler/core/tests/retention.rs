@@ -101,20 +101,39 @@ fn never_lengthens() {
 }
 
 #[test]
-fn keep_forever_is_shortened() {
-    let d = decide(&input(Duration::hours(1), None, None), &source(&[]));
-    assert_eq!(shortened(&d), (7, None));
-    let RetentionDecision::Shorten { before, .. } = &d else {
-        unreachable!()
-    };
-    assert!(before.starts_with("DeleteAfterDays=none (keep forever)"));
+fn never_cuts_below_what_the_copies_keep() {
+    // Copies keep 35 days (the default): an original promised longer, or forever, stays.
+    for current in [None, Some(36), Some(365)] {
+        let d = decide(&input(Duration::hours(1), current, None), &source(&[]));
+        let RetentionDecision::Keep { reason } = &d else {
+            panic!("{current:?} was shortened: {d}")
+        };
+        assert!(reason.contains("its copies only 35 days"), "{reason}");
+    }
+    // Exactly as long as the copies: the copies cover it.
+    assert_eq!(
+        shortened(&decide(
+            &input(Duration::hours(1), Some(35), None),
+            &source(&[])
+        )),
+        (7, None)
+    );
+    // Copies kept a year cover a 365-day original.
+    let long_copies = source(&[(vars::COPY_DELETE_AFTER_DAYS, "365")]);
+    assert_eq!(
+        shortened(&decide(
+            &input(Duration::hours(1), Some(365), None),
+            &long_copies
+        )),
+        (7, None)
+    );
 }
 
 #[test]
 fn pending_cold_move_is_cancelled() {
     let d = decide(
         &input(Duration::hours(1), Some(365), Some(30)),
-        &source(&[]),
+        &source(&[(vars::COPY_DELETE_AFTER_DAYS, "400")]),
     );
     assert_eq!(shortened(&d), (7, Some(ColdMove::Cancel)));
     assert_eq!(ColdMove::Cancel.api_value(), -1);
@@ -122,7 +141,7 @@ fn pending_cold_move_is_cancelled() {
 
 #[test]
 fn cold_points_keep_cold_plus_90() {
-    let config = source(&[]);
+    let config = source(&[(vars::COPY_DELETE_AFTER_DAYS, "400")]);
     let mut i = input(Duration::days(40), Some(365), Some(30));
     i.storage_class = StorageClass::Cold;
     assert_eq!(
@@ -203,7 +222,7 @@ fn guards_keep() {
 fn decision_serializes_for_logs() {
     let d = decide(
         &input(Duration::hours(1), Some(365), Some(30)),
-        &source(&[]),
+        &source(&[(vars::COPY_DELETE_AFTER_DAYS, "400")]),
     );
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["decision"], "shorten");
@@ -211,8 +230,13 @@ fn decision_serializes_for_logs() {
     assert_eq!(json["move_to_cold_storage_after_days"], -1);
 }
 
+/// Copies kept longer than any generated original, so the total-retention guard does not hide
+/// the other guards; `prop_never_cuts_below_the_copies` covers it.
 fn config_with(new_days: u32) -> StackConfig {
-    source(&[(vars::NEW_DELETE_AFTER_DAYS, &new_days.to_string())])
+    source(&[
+        (vars::NEW_DELETE_AFTER_DAYS, &new_days.to_string()),
+        (vars::COPY_DELETE_AFTER_DAYS, "5000"),
+    ])
 }
 
 fn arb_input() -> impl Strategy<Value = RetentionInput> {
@@ -302,6 +326,15 @@ proptest! {
             || i.storage_class == StorageClass::Deleted
         {
             prop_assert!(matches!(d, RetentionDecision::Keep { .. }), "{}", d);
+        }
+    }
+
+    #[test]
+    fn prop_never_cuts_below_the_copies(i in arb_input(), copies in 1u32..600) {
+        let config = source(&[(vars::COPY_DELETE_AFTER_DAYS, &copies.to_string())]);
+        if let RetentionDecision::Shorten { .. } = decide(&i, &config) {
+            let current = i.current.delete_after_days;
+            prop_assert!(current.is_some_and(|c| c <= copies), "{:?} > copies {}", current, copies);
         }
     }
 
