@@ -17,21 +17,34 @@ use crate::pipeline::Pipeline;
 use crate::resources;
 
 /// JSON logs at the level of `CROSSVAULT_LOG_LEVEL` (default info), without ANSI colours or
-/// timestamps (CloudWatch adds its own).
+/// timestamps (CloudWatch adds its own). The SDK's own chatter is held at warn.
+///
+/// `Targets` rather than `EnvFilter`: it needs no regex engine, which keeps about a megabyte
+/// out of the Lambda artifact.
 pub fn init_tracing() {
-    let level = std::env::var("CROSSVAULT_LOG_LEVEL").unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let level = std::env::var("CROSSVAULT_LOG_LEVEL")
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("aws_smithy_runtime", LevelFilter::WARN)
+        .with_target("aws_config", LevelFilter::WARN)
+        .with_target("hyper", LevelFilter::WARN)
+        .with_target("hyper_util", LevelFilter::WARN)
+        .with_target("rustls", LevelFilter::WARN);
+    let format = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
         .with_target(false)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    let _ = tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
         .try_init();
 }
 

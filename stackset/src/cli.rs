@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{build::BuildArgs, invoke::InvokeArgs};
+use crate::commands::{build::BuildArgs, explain::ExplainArgs, invoke::InvokeArgs};
 use crate::output::OutputFormat;
 
 /// crossvault: AWS Backup across an AWS Organization, packaged as one CloudFormation StackSet.
@@ -26,4 +26,6 @@ pub enum Command {
     /// Run one event through the handler in-process, against the AWS endpoint the
     /// environment gives (AWS_ENDPOINT_URL, credentials, AWS_REGION).
     Invoke(InvokeArgs),
+    /// Print the plan crossvault would make for an AWS Backup event, without calling AWS.
+    Explain(ExplainArgs),
 }

@@ -48,6 +48,10 @@ pub enum CliError {
         help: String,
     },
 
+    #[error("{message}")]
+    #[diagnostic(code(crossvault::usage), help("{help}"))]
+    Usage { message: String, help: String },
+
     #[error("packaging the Lambda artifact failed: {0}")]
     #[diagnostic(code(crossvault::package))]
     Package(String),
@@ -63,7 +67,10 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Read { .. } | Self::BadJson { .. } | Self::MissingTool { .. } => exit::USAGE,
+            Self::Read { .. }
+            | Self::BadJson { .. }
+            | Self::MissingTool { .. }
+            | Self::Usage { .. } => exit::USAGE,
             Self::CommandFailed { .. } | Self::Package(_) | Self::Handler(_) => exit::FAILED,
         }
     }

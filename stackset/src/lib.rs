@@ -41,6 +41,9 @@ pub fn run(
         Command::Build(args) => {
             commands::build::run(args, &progress).and_then(|r| finish(out, cli.output, &r))
         }
+        Command::Explain(args) => {
+            commands::explain::run(args).and_then(|r| finish(out, cli.output, &r))
+        }
         Command::Invoke(args) => runtime()
             .block_on(async {
                 crossvault_handler::runtime::init_tracing();

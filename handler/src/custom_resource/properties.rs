@@ -122,6 +122,12 @@ impl<'a> Properties<'a> {
                 .map(|(k, v)| Ok((k.clone(), parse_bool(&format!("{name}.{k}"), v)?)))
                 .collect::<Result<_, _>>()
                 .map(Some),
+            // `NAME=true` items: how a CommaDelimitedList parameter ("RDS=true,EBS=false")
+            // reaches a custom resource, as a list or still joined.
+            Some(Value::Array(_)) => pairs_map(name, self.string_list(name)?).map(Some),
+            Some(Value::String(s)) if s.contains('=') && !s.trim_start().starts_with('{') => {
+                pairs_map(name, self.string_list(name)?).map(Some)
+            }
             // A JSON-encoded object in a string is what some tools (Terraform's jsonencode
             // into a String parameter) produce; accept it rather than make users restructure.
             Some(Value::String(s)) if s.trim_start().starts_with('{') => {
@@ -176,6 +182,23 @@ impl<'a> Properties<'a> {
             )),
         }
     }
+}
+
+fn pairs_map(name: &str, items: Vec<String>) -> Result<BTreeMap<String, bool>, PropertyError> {
+    items
+        .iter()
+        .map(|item| {
+            let (key, value) = item.split_once('=').ok_or_else(|| {
+                PropertyError::new(
+                    name,
+                    format!("expected NAME=true or NAME=false, got {item:?}"),
+                )
+            })?;
+            let key = key.trim().to_owned();
+            let path = format!("{name}.{key}");
+            Ok((key, parse_bool(&path, &Value::String(value.to_owned()))?))
+        })
+        .collect()
 }
 
 fn scalar_string(path: &str, v: &Value) -> Result<String, PropertyError> {
@@ -284,6 +307,22 @@ mod tests {
             BTreeMap::from([("EFS".into(), false)])
         );
         assert_eq!(p.object_list("O").unwrap()[0]["Sid"], "x");
+        let m = props(
+            json!({"P1": ["RDS=true", "EBS=false"], "P2": "EFS=true, DynamoDB=FALSE", "P3": ["RDS"]}),
+        );
+        let p = Properties::new(&m);
+        assert_eq!(
+            p.bool_map("P1").unwrap().unwrap(),
+            BTreeMap::from([("EBS".into(), false), ("RDS".into(), true)])
+        );
+        assert_eq!(
+            p.bool_map("P2").unwrap().unwrap(),
+            BTreeMap::from([("DynamoDB".into(), false), ("EFS".into(), true)])
+        );
+        assert_eq!(
+            p.bool_map("P3").unwrap_err().to_string(),
+            "property P3: expected NAME=true or NAME=false, got \"RDS\""
+        );
         assert_eq!(p.bool_map("absent").unwrap(), None);
     }
 }

@@ -1,0 +1,117 @@
+//! `crossvault explain`: the plan for each shared fixture, computed from the template evaluated
+//! for the event's account and region, printed without any AWS call.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events");
+
+fn config_file() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("crossvault-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("crossvault.yaml");
+    std::fs::write(
+        &path,
+        "parameters:\n  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  \
+         BackupRegionAlternate: eu-west-1\n  PreProdAccountIds: [\"333333333333\"]\n  \
+         ManagementAccountId: \"999999999999\"\n  ArtifactBucketPrefix: crossvault-artifacts\n  \
+         ArtifactKey: crossvault/bootstrap-arm64-0000.zip\n",
+    )
+    .unwrap();
+    path
+}
+
+fn explain(fixture: &str, extra: &[&str]) -> Output {
+    let config = config_file();
+    Command::new(env!("CARGO_BIN_EXE_crossvault"))
+        .arg("explain")
+        .arg(format!("{FIXTURES}/{fixture}"))
+        .arg("--config")
+        .arg(&config)
+        .args(extra)
+        // Any AWS call would fail against a closed port.
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn plan_created_rds_backup_copies_to_the_backup_region() {
+    insta::assert_snapshot!(text(&explain("backup-job-completed-plan-rds.json", &[])));
+}
+
+#[test]
+fn completed_copy_depends_on_the_pre_prod_tag_and_shows_both_plans() {
+    let out = text(&explain("copy-job-completed-to-backup-account.json", &[]));
+    assert!(
+        out.contains(
+            "if arn:aws:rds:eu-west-1:111111111111:db:orders carries the tag CopyToPreProd=true:"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("otherwise:"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_given_tag_picks_one_plan_as_json() {
+    let out = explain(
+        "copy-job-completed-to-backup-account.json",
+        &["--tag", "CopyToPreProd=true", "-o", "json"],
+    );
+    let v: Value = serde_json::from_str(&text(&out)).unwrap();
+    assert_eq!(v["role"], "source");
+    let branches = v["branches"].as_array().unwrap();
+    assert_eq!(branches.len(), 1);
+    assert!(branches[0]["when"].is_null());
+    let actions = branches[0]["plan"]["actions"].as_array().unwrap();
+    let kinds: Vec<_> = actions
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"start_copy_job"), "{kinds:?}");
+    let copy = actions
+        .iter()
+        .find(|a| a["action"] == "start_copy_job")
+        .unwrap();
+    assert_eq!(
+        copy["destination_vault_arn"],
+        "arn:aws:backup:eu-west-1:333333333333:backup-vault:crossvault"
+    );
+}
+
+#[test]
+fn failed_copy_notifies() {
+    insta::assert_snapshot!(text(&explain("copy-job-failed.json", &[])));
+}
+
+#[test]
+fn not_a_backup_event_is_a_usage_error() {
+    let dir = std::env::temp_dir().join(format!("crossvault-explain-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("e.json");
+    std::fs::write(&file, r#"{"detail-type": "Copy Job State Change", "source": "aws.backup", "detail": {"state": 7}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_crossvault"))
+        .args([
+            "explain",
+            file.to_str().unwrap(),
+            "-p",
+            "BackupAccountId=222222222222",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an AWS Backup event"), "{err}");
+}
