@@ -327,25 +327,7 @@ impl Scope<'_> {
                 Err(Fail::Error(e)) => Err(e),
             };
         }
-        Ok(Some(match value {
-            Json::Object(map) => {
-                let mut out = Map::new();
-                for (k, v) in map {
-                    if let Some(v) = self.partial(v, &format!("{context}.{k}"))? {
-                        out.insert(k.clone(), v);
-                    }
-                }
-                Json::Object(out)
-            }
-            Json::Array(items) => {
-                let mut out = Vec::new();
-                for (i, v) in items.iter().enumerate() {
-                    out.extend(self.partial(v, &format!("{context}[{i}]"))?);
-                }
-                Json::Array(out)
-            }
-            scalar => scalar.clone(),
-        }))
+        rebuild(value, context, |v, c| self.partial(v, c)).map(Some)
     }
 
     /// The chosen branch of `Fn::If` arguments, and the condition's name.
@@ -371,25 +353,7 @@ impl Scope<'_> {
     /// Evaluates `value` completely. `Ok(None)` is `AWS::NoValue`.
     fn eval(&self, value: &Json, context: &str) -> Step<Option<Json>> {
         let Some((name, args)) = call(value) else {
-            return Ok(Some(match value {
-                Json::Object(map) => {
-                    let mut out = Map::new();
-                    for (k, v) in map {
-                        if let Some(v) = self.eval(v, context)? {
-                            out.insert(k.clone(), v);
-                        }
-                    }
-                    Json::Object(out)
-                }
-                Json::Array(items) => {
-                    let mut out = Vec::new();
-                    for v in items {
-                        out.extend(self.eval(v, context)?);
-                    }
-                    Json::Array(out)
-                }
-                scalar => scalar.clone(),
-            }));
+            return rebuild(value, context, |v, c| self.eval(v, c)).map(Some);
         };
         let value = match name {
             "Ref" => {
@@ -699,6 +663,34 @@ impl Scope<'_> {
         out.push_str(rest);
         Ok(out)
     }
+}
+
+/// Rebuilds a mapping or list from its children as `child` resolves them, dropping
+/// `AWS::NoValue` (`None`) as CloudFormation does; scalars are returned as they are.
+fn rebuild<E>(
+    value: &Json,
+    context: &str,
+    mut child: impl FnMut(&Json, &str) -> Result<Option<Json>, E>,
+) -> Result<Json, E> {
+    Ok(match value {
+        Json::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                if let Some(v) = child(v, &format!("{context}.{k}"))? {
+                    out.insert(k.clone(), v);
+                }
+            }
+            Json::Object(out)
+        }
+        Json::Array(items) => {
+            let mut out = Vec::new();
+            for (i, v) in items.iter().enumerate() {
+                out.extend(child(v, &format!("{context}[{i}]"))?);
+            }
+            Json::Array(out)
+        }
+        scalar => scalar.clone(),
+    })
 }
 
 /// CloudFormation compares scalars as text (`!Equals [!Ref NumberParam, "7"]` is true).
