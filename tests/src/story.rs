@@ -1,0 +1,576 @@
+//! The morning after: what the organization holds, read back through the real APIs
+//! (`ListRecoveryPointsByBackupVault`, `ListCopyJobs`, `ListRestoreJobs`, the notification
+//! topic), rendered account by account and region by region, and checked against what
+//! crossvault promises.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::org::{BACKUP_REGION, Org, PRIMARY_REGION, REGIONS};
+use crate::runner::NightLog;
+use crate::{Result, aws};
+
+/// Said at the top of every story: what is real and what is emulated.
+pub const EMULATION_NOTE: &str = "\
+What is real and what is emulated here:
+  - AWS itself is the local test bed: moto_server 5.2.1 extended with AWS Backup (tests/testbed),
+    one endpoint for every service, each account entered through STS AssumeRole.
+  - crossvault's template (template/crossvault.yaml) is evaluated per account and region by
+    crossvault's template model; the vaults, vault policies, Vault Lock, SQS queues, EventBridge
+    rules (the template's own event patterns) and SNS topic it declares are created through the
+    real APIs. The harness plays CloudFormation: moto's CloudFormation runs neither custom
+    resources nor AWS::Backup resources.
+  - Custom resources (Custom::OrganizationInfo, Custom::BackupRegionSettings,
+    Custom::BackupGlobalSettings) run through the handler's real custom-resource engine and
+    answer over HTTP to a local ResponseURL.
+  - The Lambda is the handler library, called in-process per account and region with the
+    configuration the template's HandlerFunction environment gives it; the harness plays the
+    SQS event source mapping.
+  - Not emulated: IAM permissions and roles, KMS keys and key policies, Lambda, CloudFormation
+    itself, real time (copies complete instantly).";
+
+/// A recovery point as `ListRecoveryPointsByBackupVault` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointView {
+    pub account: String,
+    pub region: String,
+    pub vault_name: String,
+    pub arn: String,
+    pub resource_arn: String,
+    pub resource_type: String,
+    pub status: String,
+    pub creation_date: Option<DateTime<Utc>>,
+    pub delete_after_days: Option<i64>,
+    pub source_vault_arn: Option<String>,
+}
+
+/// A copy job as the source account's `ListCopyJobs` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyView {
+    pub account: String,
+    pub region: String,
+    pub job_id: String,
+    pub state: String,
+    pub status_message: Option<String>,
+    pub source_recovery_point_arn: String,
+    pub destination_vault_arn: String,
+    pub destination_recovery_point_arn: Option<String>,
+}
+
+/// A restore job (`ListRestoreJobs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoreView {
+    pub account: String,
+    pub region: String,
+    pub job_id: String,
+    pub status: String,
+    pub recovery_point_arn: String,
+    pub created_resource_arn: Option<String>,
+}
+
+/// A message the handler published to its topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub account: String,
+    pub region: String,
+    pub subject: String,
+    pub message: String,
+}
+
+/// Everything the organization holds after the night.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub points: Vec<PointView>,
+    pub copies: Vec<CopyView>,
+    pub restores: Vec<RestoreView>,
+    pub notifications: Vec<Notification>,
+}
+
+impl Outcome {
+    pub fn point(&self, arn: &str) -> Option<&PointView> {
+        self.points.iter().find(|p| p.arn == arn)
+    }
+
+    /// The points in `account`/`region`.
+    pub fn points_in(&self, account: &str, region: &str) -> Vec<&PointView> {
+        self.points
+            .iter()
+            .filter(|p| p.account == account && p.region == region)
+            .collect()
+    }
+
+    /// The copy jobs out of `source_recovery_point_arn`.
+    pub fn copies_of(&self, source_recovery_point_arn: &str) -> Vec<&CopyView> {
+        self.copies
+            .iter()
+            .filter(|c| c.source_recovery_point_arn == source_recovery_point_arn)
+            .collect()
+    }
+}
+
+fn to_chrono(d: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())
+}
+
+/// Reads the outcome through the APIs, as each account sees it. Notifications are taken off
+/// the observer queues, so each is returned by exactly one `collect`.
+pub async fn collect(org: &Org) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    for installation in &org.installations {
+        let Some(vault) = &installation.vault_name else {
+            continue;
+        };
+        let backup = installation.backup();
+        let (account, region) = (&installation.account_id, &installation.region);
+        let mut pages = backup
+            .list_recovery_points_by_backup_vault()
+            .backup_vault_name(vault)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws("backup:ListRecoveryPointsByBackupVault"))?;
+            for rp in page.recovery_points.unwrap_or_default() {
+                outcome.points.push(PointView {
+                    account: account.clone(),
+                    region: region.clone(),
+                    vault_name: vault.clone(),
+                    arn: rp.recovery_point_arn.unwrap_or_default(),
+                    resource_arn: rp.resource_arn.unwrap_or_default(),
+                    resource_type: rp.resource_type.unwrap_or_default(),
+                    status: rp.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    creation_date: rp.creation_date.as_ref().and_then(to_chrono),
+                    delete_after_days: rp.lifecycle.as_ref().and_then(|l| l.delete_after_days),
+                    source_vault_arn: rp.source_backup_vault_arn,
+                });
+            }
+        }
+        let mut pages = backup.list_copy_jobs().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws("backup:ListCopyJobs"))?;
+            for job in page.copy_jobs.unwrap_or_default() {
+                outcome.copies.push(CopyView {
+                    account: account.clone(),
+                    region: region.clone(),
+                    job_id: job.copy_job_id.unwrap_or_default(),
+                    state: job.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    status_message: job.status_message,
+                    source_recovery_point_arn: job.source_recovery_point_arn.unwrap_or_default(),
+                    destination_vault_arn: job.destination_backup_vault_arn.unwrap_or_default(),
+                    destination_recovery_point_arn: job.destination_recovery_point_arn,
+                });
+            }
+        }
+        let mut pages = backup.list_restore_jobs().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws("backup:ListRestoreJobs"))?;
+            for job in page.restore_jobs.unwrap_or_default() {
+                outcome.restores.push(RestoreView {
+                    account: account.clone(),
+                    region: region.clone(),
+                    job_id: job.restore_job_id.unwrap_or_default(),
+                    status: job.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    recovery_point_arn: job.recovery_point_arn.unwrap_or_default(),
+                    created_resource_arn: job.created_resource_arn,
+                });
+            }
+        }
+        if let Some(queue) = &installation.notifications_queue_url {
+            let sqs = installation.sqs();
+            loop {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(queue)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(0)
+                    .send()
+                    .await
+                    .map_err(aws("sqs:ReceiveMessage (notifications)"))?;
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                for m in messages {
+                    let body: Value =
+                        serde_json::from_str(m.body.as_deref().unwrap_or("")).unwrap_or_default();
+                    outcome.notifications.push(Notification {
+                        account: account.clone(),
+                        region: region.clone(),
+                        subject: body["Subject"].as_str().unwrap_or_default().to_owned(),
+                        message: body["Message"].as_str().unwrap_or_default().to_owned(),
+                    });
+                    sqs.delete_message()
+                        .queue_url(queue)
+                        .receipt_handle(m.receipt_handle.unwrap_or_default())
+                        .send()
+                        .await
+                        .map_err(aws("sqs:DeleteMessage (notifications)"))?;
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// What crossvault promises for one original of the night, worked out from the StackSet
+/// parameters and DESIGN.md (not from the handler's code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promise {
+    pub original: String,
+    pub account: String,
+    pub region: String,
+    /// Every vault a copy must land in, with the copy's `DeleteAfterDays`.
+    pub copies: Vec<(String, i64)>,
+    /// The original's `DeleteAfterDays` afterwards.
+    pub original_delete_after_days: i64,
+}
+
+fn param<'a>(org: &'a Org, name: &str, default: &'a str) -> &'a str {
+    org.params.get(name).map(String::as_str).unwrap_or(default)
+}
+
+/// The promises for the night's originals. `now` is the test bed's clock.
+pub fn promises(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome) -> Vec<Promise> {
+    let backup_region = param(org, "BackupRegion", BACKUP_REGION);
+    let alternate = param(org, "BackupRegionAlternate", PRIMARY_REGION);
+    let vault = param(org, "VaultName", "crossvault");
+    let copy_days: i64 = param(org, "CopyDeleteAfterDays", "35").parse().unwrap_or(35);
+    let new_days: i64 = param(org, "NewDeleteAfterDays", "7").parse().unwrap_or(7);
+    let local = param(org, "CopyToLocalRegion", "false") == "true";
+    let tag_key = param(org, "PreProdTagKey", "CopyToPreProd");
+    let tag_value = param(org, "PreProdTagValue", "true");
+    let preprod = param(org, "PreProdAccountIds", "")
+        .split(',')
+        .find(|s| !s.is_empty())
+        .map(str::to_owned);
+    let backup_account = param(org, "BackupAccountId", "");
+    let mut out = Vec::new();
+    for b in &night.backups {
+        let Some(original) = &b.recovery_point_arn else {
+            continue;
+        };
+        let region = b.spec.region.as_str();
+        let offsite = if region == backup_region { alternate } else { backup_region };
+        let mut copies = vec![(Org::vault_arn(backup_account, offsite, vault), copy_days)];
+        if local {
+            copies.push((Org::vault_arn(backup_account, region, vault), copy_days));
+        }
+        let tagged = b.spec.tags.iter().any(|(k, v)| k == tag_key && v == tag_value);
+        if let (true, Some(pp)) = (tagged, &preprod) {
+            copies.push((Org::vault_arn(pp, region, vault), copy_days));
+        }
+        // Shortened to NewDeleteAfterDays, never below the point's age (whole days, rounded
+        // up) + 1, never lengthened, and never when the original outlives its copies (that
+        // would cut the organization's total retention).
+        let created = outcome.point(original).and_then(|p| p.creation_date).unwrap_or(now);
+        let secs = (now - created).num_seconds().max(0);
+        let age = (secs + 86_399) / 86_400;
+        let before = b.spec.delete_after_days;
+        let shortened = if before > copy_days {
+            before
+        } else {
+            new_days.max(age + 1).min(before)
+        };
+        out.push(Promise {
+            original: original.clone(),
+            account: b.spec.account.clone(),
+            region: region.to_owned(),
+            copies,
+            original_delete_after_days: shortened,
+        });
+    }
+    out
+}
+
+/// Every promise the outcome breaks (empty = the story is what crossvault promises).
+pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome) -> Vec<String> {
+    let mut broken = Vec::new();
+    let copy_days: i64 = param(org, "CopyDeleteAfterDays", "35").parse().unwrap_or(35);
+    for b in &night.backups {
+        if b.recovery_point_arn.is_none() || b.state != "COMPLETED" {
+            broken.push(format!(
+                "backup job {} of {} did not complete ({})",
+                b.backup_job_id, b.resource_arn, b.state
+            ));
+        }
+    }
+    for promise in promises(org, night, now, outcome) {
+        let Some(original) = outcome.point(&promise.original) else {
+            broken.push(format!("original {} is gone", promise.original));
+            continue;
+        };
+        let copies = outcome.copies_of(&promise.original);
+        for (vault, days) in &promise.copies {
+            let done: Vec<_> = copies
+                .iter()
+                .filter(|c| &c.destination_vault_arn == vault && c.state == "COMPLETED")
+                .collect();
+            let [job] = done.as_slice() else {
+                broken.push(format!(
+                    "{}: expected exactly one COMPLETED copy into {vault}, found {} (jobs: {})",
+                    promise.original,
+                    done.len(),
+                    copies
+                        .iter()
+                        .map(|c| format!("{}→{} {}", c.job_id, c.destination_vault_arn, c.state))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                continue;
+            };
+            let landed = job
+                .destination_recovery_point_arn
+                .as_deref()
+                .and_then(|arn| outcome.point(arn));
+            match landed {
+                None => broken.push(format!(
+                    "{}: copy job {} into {vault} COMPLETED but its recovery point is not in the vault",
+                    promise.original, job.job_id
+                )),
+                Some(copy) if copy.delete_after_days != Some(*days) => broken.push(format!(
+                    "{}: the copy in {vault} keeps {:?} days, expected {days}",
+                    promise.original, copy.delete_after_days
+                )),
+                Some(_) => {}
+            }
+        }
+        for extra in copies
+            .iter()
+            .filter(|c| !promise.copies.iter().any(|(v, _)| *v == c.destination_vault_arn))
+        {
+            broken.push(format!(
+                "{}: unexpected copy job {} into {} ({})",
+                promise.original, extra.job_id, extra.destination_vault_arn, extra.state
+            ));
+        }
+        if original.delete_after_days != Some(promise.original_delete_after_days) {
+            broken.push(format!(
+                "original {} in {}/{} keeps {:?} days, expected {} after its copies",
+                promise.original,
+                promise.account,
+                promise.region,
+                original.delete_after_days,
+                promise.original_delete_after_days
+            ));
+        }
+    }
+    // Nothing is ever shortened outside source accounts.
+    for p in &outcome.points {
+        let central_or_preprod = p.account == org.ids.backup || p.account == org.ids.preprod;
+        if central_or_preprod && p.delete_after_days != Some(copy_days) {
+            broken.push(format!(
+                "{} in {}/{} ({}) keeps {:?} days; copies keep {copy_days}",
+                p.arn,
+                p.account,
+                p.region,
+                org.ids.label(&p.account),
+                p.delete_after_days
+            ));
+        }
+    }
+    for d in night.failures() {
+        broken.push(format!(
+            "the handler in {}/{} failed on a {}: {}",
+            d.account,
+            d.region,
+            d.detail_type,
+            d.result.as_ref().err().map(ToString::to_string).unwrap_or_default()
+        ));
+    }
+    for n in &outcome.notifications {
+        broken.push(format!(
+            "{}/{} notified a failure: {}",
+            n.account, n.region, n.subject
+        ));
+    }
+    broken
+}
+
+/// Promises not kept because the handler does not implement them yet (reported, not failed).
+pub fn pending(org: &Org, outcome: &Outcome) -> Vec<String> {
+    let mut out = Vec::new();
+    let arrived = outcome
+        .points
+        .iter()
+        .filter(|p| p.account == org.ids.preprod)
+        .count();
+    let restored = outcome
+        .restores
+        .iter()
+        .filter(|r| r.account == org.ids.preprod)
+        .count();
+    if arrived > 0 && restored == 0 {
+        out.push(format!(
+            "pre-prod restore on arrival (DESIGN.md \"Pre-prod restore\"): {arrived} recovery point(s) arrived in pre-prod, none was restored — the handler ignores arrivals in pre-prod accounts for now"
+        ));
+    }
+    out
+}
+
+fn short(arn: &str) -> String {
+    let tail = arn.rsplit([':', '/']).next().unwrap_or(arn);
+    if tail.len() > 16 {
+        format!("…{}", &tail[tail.len() - 12..])
+    } else {
+        tail.to_owned()
+    }
+}
+
+fn resource_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+/// `arn:aws:backup:R:A:backup-vault:N` → `A/R N`.
+fn vault_label(arn: &str) -> String {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() >= 7 {
+        format!("{}/{} {}", parts[4], parts[3], parts[6])
+    } else {
+        arn.to_owned()
+    }
+}
+
+fn days(d: Option<i64>) -> String {
+    d.map_or("no expiry".into(), |d| format!("{d} days"))
+}
+
+/// The account-by-account, region-by-region story.
+pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
+    let mut s = String::new();
+    let initial: BTreeMap<&str, i64> = night
+        .backups
+        .iter()
+        .filter_map(|b| Some((b.recovery_point_arn.as_deref()?, b.spec.delete_after_days)))
+        .collect();
+    let tags: BTreeMap<&str, &Vec<(String, String)>> = night
+        .backups
+        .iter()
+        .filter_map(|b| Some((b.recovery_point_arn.as_deref()?, &b.spec.tags)))
+        .collect();
+    let mut accounts = org.ids.sources.clone();
+    accounts.extend([org.ids.backup.clone(), org.ids.preprod.clone(), org.ids.management.clone()]);
+    for account in &accounts {
+        let _ = writeln!(s, "\n{} {account}", org.ids.label(account));
+        for region in REGIONS {
+            let Ok(installation) = org.installation(account, region) else {
+                continue;
+            };
+            let points = outcome.points_in(account, region);
+            let Some(vault) = &installation.vault_name else {
+                let customs: Vec<String> = installation
+                    .custom_resources
+                    .iter()
+                    .map(|c| format!("{} {}", c.resource_type, c.status))
+                    .collect();
+                let _ = writeln!(s, "  {region:<13} no vault (role {}); {}", installation.role, customs.join(", "));
+                continue;
+            };
+            if points.is_empty() {
+                let _ = writeln!(s, "  {region:<13} {vault}: empty");
+                continue;
+            }
+            for p in points {
+                let originals_here = installation.role == crossvault_core::Role::Source;
+                if originals_here {
+                    let tag_note = tags
+                        .get(p.arn.as_str())
+                        .filter(|t| !t.is_empty())
+                        .map(|t| {
+                            format!(
+                                ", {}",
+                                t.iter()
+                                    .map(|(k, v)| format!("{k}={v}"))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            )
+                        })
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        s,
+                        "  {region:<13} {} ({}{tag_note})  recovery point {}",
+                        resource_name(&p.resource_arn),
+                        p.resource_type,
+                        short(&p.arn)
+                    );
+                    for c in outcome.copies_of(&p.arn) {
+                        let landed = c
+                            .destination_recovery_point_arn
+                            .as_deref()
+                            .and_then(|a| outcome.point(a));
+                        match (c.state.as_str(), landed) {
+                            ("COMPLETED", Some(copy)) => {
+                                let _ = writeln!(
+                                    s,
+                                    "                → copied to {} ({})",
+                                    vault_label(&c.destination_vault_arn),
+                                    days(copy.delete_after_days)
+                                );
+                            }
+                            (state, _) => {
+                                let _ = writeln!(
+                                    s,
+                                    "                ✗ copy to {} {state}: {}",
+                                    vault_label(&c.destination_vault_arn),
+                                    c.status_message.as_deref().unwrap_or("")
+                                );
+                            }
+                        }
+                    }
+                    match initial.get(p.arn.as_str()) {
+                        Some(before) if Some(*before) != p.delete_after_days => {
+                            let _ = writeln!(
+                                s,
+                                "                → original shortened {before} → {}",
+                                days(p.delete_after_days)
+                            );
+                        }
+                        _ => {
+                            let _ = writeln!(
+                                s,
+                                "                → original kept: {}",
+                                days(p.delete_after_days)
+                            );
+                        }
+                    }
+                } else {
+                    let from = p
+                        .source_vault_arn
+                        .as_deref()
+                        .map(vault_label)
+                        .unwrap_or_else(|| "?".into());
+                    let _ = writeln!(
+                        s,
+                        "  {region:<13} {vault}: {} ({}) from {from}  {}  ({}, untouched)",
+                        resource_name(&p.resource_arn),
+                        p.resource_type,
+                        short(&p.arn),
+                        days(p.delete_after_days)
+                    );
+                }
+            }
+            for r in outcome
+                .restores
+                .iter()
+                .filter(|r| &r.account == account && r.region == region)
+            {
+                let _ = writeln!(
+                    s,
+                    "  {region:<13} restored {} → {} ({})",
+                    short(&r.recovery_point_arn),
+                    r.created_resource_arn.as_deref().unwrap_or("-"),
+                    r.status
+                );
+            }
+            for n in outcome
+                .notifications
+                .iter()
+                .filter(|n| &n.account == account && n.region == region)
+            {
+                let _ = writeln!(s, "  {region:<13} notified: {}", n.subject);
+            }
+        }
+    }
+    s
+}
