@@ -46,6 +46,27 @@ impl AwsClients {
         }
     }
 
+    /// Clients built elsewhere (tests with mocked clients, or another endpoint per service).
+    /// `config` serves the region and any per-region Backup clients.
+    pub fn from_parts(
+        config: SdkConfig,
+        backup: aws_sdk_backup::Client,
+        organizations: aws_sdk_organizations::Client,
+        sns: aws_sdk_sns::Client,
+        sqs: aws_sdk_sqs::Client,
+        tagging: aws_sdk_resourcegroupstagging::Client,
+    ) -> Self {
+        Self {
+            config,
+            backup,
+            organizations,
+            sns,
+            sqs,
+            tagging,
+            regional_backup: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub fn region(&self) -> Option<&str> {
         self.config.region().map(Region::as_ref)
     }
