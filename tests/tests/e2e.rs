@@ -1,15 +1,77 @@
-//! A night over two source accounts and two regions: every copy in place with the right
-//! lifecycle, every original shortened exactly as the rules say, nothing touched in the backup
-//! and pre-prod accounts; a rerun of the same events changes nothing.
+//! End-to-end: an emulated organization on the local test bed, crossvault installed from the
+//! template, a night of backups delivered to the real handler library. Each test builds its own
+//! organization with its own account ids, so the tests share nothing and reset nothing.
+//!
+//! Needs the test bed: `scripts/testbed start` and
+//! `export CROSSVAULT_TESTBED_URL=http://127.0.0.1:5123` (scripts/test does both).
 
+use std::collections::BTreeSet;
+
+use crossvault_handler::effects::ActionOutcome;
+use crossvault_tests::install::Overrides;
 use crossvault_tests::org::{BACKUP_REGION, Org, OrgIds, PRIMARY_REGION};
-use crossvault_tests::runner::{self, BackupSpec};
-use crossvault_tests::story;
+use crossvault_tests::runner::{self, BackupSpec, NightLog};
+use crossvault_tests::story::{self, Outcome};
+
+async fn org(tag: &str) -> Org {
+    let url = crossvault_tests::require_testbed();
+    Org::create(&url, OrgIds::unique(tag)).await.unwrap()
+}
+
+fn vault(account: &str, region: &str) -> String {
+    Org::vault_arn(account, region, "crossvault")
+}
+
+/// The original of the night's backup of `db`.
+fn original<'a>(night: &'a NightLog, db: &str) -> &'a str {
+    night
+        .backups
+        .iter()
+        .find(|b| b.spec.db_instance == db)
+        .and_then(|b| b.recovery_point_arn.as_deref())
+        .unwrap_or_else(|| panic!("no recovery point for {db}"))
+}
+
+/// `(destination vault, state, the landed copy's DeleteAfterDays)` of every copy of `rp`.
+fn copies(outcome: &Outcome, rp: &str) -> BTreeSet<(String, String, Option<i64>)> {
+    outcome
+        .copies_of(rp)
+        .into_iter()
+        .map(|c| {
+            let days = c
+                .destination_recovery_point_arn
+                .as_deref()
+                .and_then(|a| outcome.point(a))
+                .and_then(|p| p.delete_after_days);
+            (c.destination_vault_arn.clone(), c.state.clone(), days)
+        })
+        .collect()
+}
+
+fn delete_days(outcome: &Outcome, rp: &str) -> Option<i64> {
+    outcome.point(rp).and_then(|p| p.delete_after_days)
+}
+
+fn completed(vault: String, days: i64) -> (String, String, Option<i64>) {
+    (vault, "COMPLETED".into(), Some(days))
+}
+
+/// What the organization holds, as a comparable snapshot: every point with its lifecycle and
+/// every copy job.
+fn snapshot(outcome: &Outcome) -> (BTreeSet<(String, Option<i64>)>, BTreeSet<String>) {
+    (
+        outcome
+            .points
+            .iter()
+            .map(|p| (p.arn.clone(), p.delete_after_days))
+            .collect(),
+        outcome.copies.iter().map(|c| c.job_id.clone()).collect(),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_night_ends_with_every_copy_in_place_and_every_original_shortened() {
-    let url = crossvault_tests::require_testbed();
-    let mut org = Org::create(&url, OrgIds::unique("night")).await.unwrap();
+    let mut org = org("night").await;
     org.install().await.unwrap();
     let ids = org.ids.clone();
     let (a, b) = (ids.sources[0].clone(), ids.sources[1].clone());
@@ -21,13 +83,331 @@ async fn a_night_ends_with_every_copy_in_place_and_every_original_shortened() {
             BackupSpec::rds(&a, BACKUP_REGION, "billing"),
             BackupSpec::rds(&b, PRIMARY_REGION, "catalog"),
             BackupSpec::rds(&b, BACKUP_REGION, "ledger").tagged("CopyToPreProd", "true"),
+            // Kept longer than its copies: never shortened (the total retention stays).
+            BackupSpec {
+                delete_after_days: 90,
+                ..BackupSpec::rds(&b, PRIMARY_REGION, "archive")
+            },
         ],
     )
     .await
     .unwrap();
     assert!(night.failures().is_empty(), "{:#?}", night.failures());
     let outcome = story::collect(&org).await.unwrap();
-    let now = org.testbed.now().await.unwrap();
     eprintln!("{}", story::render(&org, &night, &outcome));
+
+    // Source A, eu-west-1, tagged: central copy in the backup region + pre-prod in eu-west-1.
+    let orders = original(&night, "orders");
+    assert_eq!(
+        copies(&outcome, orders),
+        BTreeSet::from([
+            completed(vault(&ids.backup, BACKUP_REGION), 35),
+            completed(vault(&ids.preprod, PRIMARY_REGION), 35),
+        ])
+    );
+    assert_eq!(delete_days(&outcome, orders), Some(7));
+    // Source A, eu-central-1 (the backup region): the copy goes to the alternate region.
+    let billing = original(&night, "billing");
+    assert_eq!(
+        copies(&outcome, billing),
+        BTreeSet::from([completed(vault(&ids.backup, PRIMARY_REGION), 35)])
+    );
+    assert_eq!(delete_days(&outcome, billing), Some(7));
+    let catalog = original(&night, "catalog");
+    assert_eq!(
+        copies(&outcome, catalog),
+        BTreeSet::from([completed(vault(&ids.backup, BACKUP_REGION), 35)])
+    );
+    assert_eq!(delete_days(&outcome, catalog), Some(7));
+    let ledger = original(&night, "ledger");
+    assert_eq!(
+        copies(&outcome, ledger),
+        BTreeSet::from([
+            completed(vault(&ids.backup, PRIMARY_REGION), 35),
+            completed(vault(&ids.preprod, BACKUP_REGION), 35),
+        ])
+    );
+    assert_eq!(delete_days(&outcome, ledger), Some(7));
+    let archive = original(&night, "archive");
+    assert_eq!(
+        copies(&outcome, archive),
+        BTreeSet::from([completed(vault(&ids.backup, BACKUP_REGION), 35)])
+    );
+    assert_eq!(delete_days(&outcome, archive), Some(90));
+
+    // Nothing touched in backup and pre-prod: every point there keeps the copies' 35 days,
+    // and exactly the expected copies arrived.
+    for (account, region, count) in [
+        (&ids.backup, BACKUP_REGION, 3),
+        (&ids.backup, PRIMARY_REGION, 2),
+        (&ids.preprod, PRIMARY_REGION, 1),
+        (&ids.preprod, BACKUP_REGION, 1),
+    ] {
+        let points = outcome.points_in(account, region);
+        assert_eq!(points.len(), count, "{account}/{region}: {points:#?}");
+        assert!(points.iter().all(|p| p.delete_after_days == Some(35)));
+    }
+    assert!(outcome.notifications.is_empty(), "{:#?}", outcome.notifications);
+    let now = org.testbed.now().await.unwrap();
+    assert_eq!(story::check(&org, &night, now, &outcome), Vec::<String>::new());
+
+    // The same events once more (a duplicate delivery of the whole night): nothing changes.
+    let before = snapshot(&outcome);
+    let again = runner::redeliver(&org, &night.deliveries).await.unwrap();
+    assert!(again.iter().all(|d| d.result.is_ok()), "{again:#?}");
+    let mut later = Vec::new();
+    runner::run_until_quiet(&org, &mut later).await.unwrap();
+    let after = story::collect(&org).await.unwrap();
+    assert_eq!(snapshot(&after), before);
+    let first_jobs: BTreeSet<String> = outcome.copies.iter().map(|c| c.job_id.clone()).collect();
+    for d in &again {
+        for o in d.result.as_ref().unwrap() {
+            match o {
+                ActionOutcome::CopyStarted { copy_job_id, .. } => {
+                    assert!(first_jobs.contains(copy_job_id), "new copy job {copy_job_id}")
+                }
+                ActionOutcome::RetentionShortened { .. } => panic!("shortened again: {o:?}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_into_a_vault_that_does_not_admit_the_organization_fails_and_is_reported() {
+    let mut org = org("policy").await;
+    // The central vault admits another organization only.
+    org.install_with(&Overrides {
+        central_vault_org_id: Some("o-someoneelse1".into()),
+    })
+    .await
+    .unwrap();
+    let ids = org.ids.clone();
+    let a = ids.sources[0].clone();
+    let night = runner::night(&org, &[BackupSpec::rds(&a, PRIMARY_REGION, "orders")])
+        .await
+        .unwrap();
+    assert!(night.failures().is_empty(), "{:#?}", night.failures());
+    let outcome = story::collect(&org).await.unwrap();
+    eprintln!("{}", story::render(&org, &night, &outcome));
+
+    let orders = original(&night, "orders");
+    let jobs = outcome.copies_of(orders);
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(jobs[0].destination_vault_arn, vault(&ids.backup, BACKUP_REGION));
+    assert_eq!(jobs[0].state, "FAILED");
+    assert_eq!(
+        jobs[0].status_message.as_deref(),
+        Some(
+            "Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault"
+        )
+    );
+    // Reported through the handler's Notify path, in the source account and region.
+    assert_eq!(outcome.notifications.len(), 1, "{:#?}", outcome.notifications);
+    let n = &outcome.notifications[0];
+    assert_eq!((n.account.as_str(), n.region.as_str()), (a.as_str(), PRIMARY_REGION));
+    assert!(n.message.contains(&jobs[0].job_id), "{n:#?}");
+    assert!(n.message.contains("does not allow backup:CopyIntoBackupVault"), "{n:#?}");
+    // The original is NOT shortened, and nothing reached the central vault.
+    assert_eq!(delete_days(&outcome, orders), Some(35));
+    assert!(outcome.points_in(&ids.backup, BACKUP_REGION).is_empty());
+    let now = org.testbed.now().await.unwrap();
+    let broken = story::check(&org, &night, now, &outcome);
+    assert!(
+        broken.iter().any(|b| b.contains("expected exactly one COMPLETED copy")),
+        "{broken:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_vault_policy_refuses_copies_outside_copy_targets() {
+    let mut org = org("targets").await;
+    org.install().await.unwrap();
+    let ids = org.ids.clone();
+    let a = ids.sources[0].clone();
+    let night = runner::night(&org, &[BackupSpec::rds(&a, PRIMARY_REGION, "orders")])
+        .await
+        .unwrap();
+    let orders = original(&night, "orders").to_owned();
+
+    // A vault in the backup account that crossvault does not manage, open to the organization.
+    let central = org.backup(&ids.backup, PRIMARY_REGION).await.unwrap();
+    central
+        .create_backup_vault()
+        .backup_vault_name("elsewhere")
+        .send()
+        .await
+        .unwrap();
+    central
+        .put_backup_vault_access_policy()
+        .backup_vault_name("elsewhere")
+        .policy(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "backup:CopyIntoBackupVault",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": org.organization.organization_id}}
+            }]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let source = org.backup(&a, PRIMARY_REGION).await.unwrap();
+    let job = source
+        .start_copy_job()
+        .recovery_point_arn(&orders)
+        .source_backup_vault_name("crossvault")
+        .destination_backup_vault_arn(Org::vault_arn(&ids.backup, PRIMARY_REGION, "elsewhere"))
+        .iam_role_arn(format!("arn:aws:iam::{a}:role/crossvault-copy-{PRIMARY_REGION}"))
+        .send()
+        .await
+        .unwrap();
+    let described = source
+        .describe_copy_job()
+        .copy_job_id(job.copy_job_id.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .copy_job
+        .unwrap();
+    assert_eq!(described.state.unwrap().as_str(), "FAILED");
+    assert_eq!(
+        described.status_message.as_deref(),
+        Some(&*format!(
+            "Access denied: the source backup vault's access policy denies backup:CopyFromBackupVault to {}",
+            Org::vault_arn(&ids.backup, PRIMARY_REGION, "elsewhere")
+        ))
+    );
+    // The handler reports the refused copy and does not touch the original again.
+    let mut deliveries = Vec::new();
+    runner::run_until_quiet(&org, &mut deliveries).await.unwrap();
+    let outcome = story::collect(&org).await.unwrap();
+    assert_eq!(delete_days(&outcome, &orders), Some(7));
+    assert!(
+        outcome
+            .points_in(&ids.backup, PRIMARY_REGION)
+            .iter()
+            .all(|p| p.vault_name == "crossvault"),
+        "nothing landed in the vault outside CopyTargets"
+    );
+    assert_eq!(outcome.notifications.len(), 1, "{:#?}", outcome.notifications);
+    assert!(outcome.notifications[0].message.contains("CopyFromBackupVault"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_central_vault_refuses_lifecycle_changes() {
+    let mut org = org("lock").await;
+    org.params
+        .insert("VaultLockMode".into(), "governance".into());
+    org.params.insert("LockMinRetentionDays".into(), "30".into());
+    org.install().await.unwrap();
+    let ids = org.ids.clone();
+    let a = ids.sources[0].clone();
+    let night = runner::night(&org, &[BackupSpec::rds(&a, PRIMARY_REGION, "orders")])
+        .await
+        .unwrap();
+    assert!(night.failures().is_empty(), "{:#?}", night.failures());
+    let outcome = story::collect(&org).await.unwrap();
+    let orders = original(&night, "orders");
+    // 35 days lies inside the lock's range (>= 30): the copy lands; the original is shortened.
+    assert_eq!(
+        copies(&outcome, orders),
+        BTreeSet::from([completed(vault(&ids.backup, BACKUP_REGION), 35)])
+    );
+    assert_eq!(delete_days(&outcome, orders), Some(7));
+
+    let central = org.backup(&ids.backup, BACKUP_REGION).await.unwrap();
+    let described = central
+        .describe_backup_vault()
+        .backup_vault_name("crossvault")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.locked, Some(true));
+    assert_eq!(described.min_retention_days, Some(30));
+    let copy = &outcome.points_in(&ids.backup, BACKUP_REGION)[0];
+    let refused = central
+        .update_recovery_point_lifecycle()
+        .backup_vault_name("crossvault")
+        .recovery_point_arn(&copy.arn)
+        .lifecycle(
+            aws_sdk_backup::types::Lifecycle::builder()
+                .delete_after_days(7)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("a locked vault refuses lifecycle changes");
+    let service = refused.into_service_error();
+    assert!(service.is_invalid_request_exception(), "{service:?}");
+    let after = story::collect(&org).await.unwrap();
+    assert_eq!(delete_days(&after, &copy.arn), Some(35));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reconciler_catches_up_when_every_event_was_lost() {
+    let mut org = org("reconcile").await;
+    org.install().await.unwrap();
+    let ids = org.ids.clone();
+    let a = ids.sources[0].clone();
+    let backups = runner::start_backups(
+        &org,
+        &[
+            BackupSpec::rds(&a, PRIMARY_REGION, "orders").tagged("CopyToPreProd", "true"),
+            BackupSpec::rds(&a, BACKUP_REGION, "billing"),
+        ],
+    )
+    .await
+    .unwrap();
+    let night = NightLog {
+        backups,
+        ..NightLog::default()
+    };
+    let mut passes = Vec::new();
+    // Every event is lost, every time: only the scheduled reconcile moves the chain on.
+    for _ in 0..3 {
+        runner::purge_queues(&org).await.unwrap();
+        let mut pass = Vec::new();
+        for region in [PRIMARY_REGION, BACKUP_REGION] {
+            let installation = org.installation(&a, region).unwrap();
+            let report = installation.pipeline.reconcile_now().await.unwrap();
+            assert!(report.failures.is_empty(), "{report:#?}");
+            pass.extend(report.outcomes);
+        }
+        passes.push(pass);
+    }
+    runner::purge_queues(&org).await.unwrap();
+    let started = |pass: &[ActionOutcome]| {
+        pass.iter()
+            .filter(|o| matches!(o, ActionOutcome::CopyStarted { .. }))
+            .count()
+    };
+    let shortened = |pass: &[ActionOutcome]| {
+        pass.iter()
+            .filter(|o| matches!(o, ActionOutcome::RetentionShortened { .. }))
+            .count()
+    };
+    // Pass 1 starts both first hops; pass 2 the pre-prod hop and both shortenings; pass 3 is quiet.
+    assert_eq!((started(&passes[0]), shortened(&passes[0])), (2, 0), "{:#?}", passes[0]);
+    assert_eq!((started(&passes[1]), shortened(&passes[1])), (1, 2), "{:#?}", passes[1]);
+    assert_eq!((started(&passes[2]), shortened(&passes[2])), (0, 0), "{:#?}", passes[2]);
+
+    let outcome = story::collect(&org).await.unwrap();
+    let orders = original(&night, "orders");
+    assert_eq!(
+        copies(&outcome, orders),
+        BTreeSet::from([
+            completed(vault(&ids.backup, BACKUP_REGION), 35),
+            completed(vault(&ids.preprod, PRIMARY_REGION), 35),
+        ])
+    );
+    assert_eq!(delete_days(&outcome, orders), Some(7));
+    let billing = original(&night, "billing");
+    assert_eq!(
+        copies(&outcome, billing),
+        BTreeSet::from([completed(vault(&ids.backup, PRIMARY_REGION), 35)])
+    );
+    assert_eq!(delete_days(&outcome, billing), Some(7));
+    let now = org.testbed.now().await.unwrap();
     assert_eq!(story::check(&org, &night, now, &outcome), Vec::<String>::new());
 }
