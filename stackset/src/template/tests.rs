@@ -487,6 +487,7 @@ fn handler_environment_is_the_contract() {
         "CROSSVAULT_NOTIFY_TOPIC_ARN": "arn:aws:sns:eu-west-1:111111111111:crossvault-notifications",
         "CROSSVAULT_RECONCILE_LOOKBACK_HOURS": "72",
         "CROSSVAULT_LOG_LEVEL": "info",
+        "CROSSVAULT_DEAD_LETTER_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/crossvault-events-dlq",
     });
     assert_eq!(serde_json::to_value(&env).unwrap(), expected);
     // The handler's own parser accepts it, in every role.
@@ -546,11 +547,11 @@ fn custom_resources_carry_token_timeout_and_string_properties() {
     );
     assert_eq!(
         resources[2].properties["ResourceTypeOptInPreference"],
-        json!({"Aurora": "true", "DynamoDB": "true", "EFS": "true", "RDS": "true"})
+        json!(["Aurora=true", "DynamoDB=true", "EFS=true", "RDS=true"])
     );
     assert_eq!(
         resources[2].properties["ResourceTypeManagementPreference"],
-        json!({"DynamoDB": "true", "EFS": "true"})
+        json!(["DynamoDB=true", "EFS=true"])
     );
 }
 
@@ -574,44 +575,47 @@ fn region_settings_everywhere_when_enabled_and_nowhere_when_not() {
     }
 }
 
+/// The items pass through unchanged, and the handler's own property parser turns them into the
+/// settings maps, so an unknown type reaches the handler (and fails the stack by name).
 #[test]
-fn region_setting_items_map_to_their_types_only() {
-    let t = template();
-    let e = eval(
-        &t,
-        SOURCE,
-        "eu-west-1",
-        &[
-            (
-                "OptInResourceTypes",
-                "SAP HANA on Amazon EC2=true,EC2=false,Redshift Serverless=true",
-            ),
-            ("FullManagementResourceTypes", "EFS=false"),
-        ],
-    );
-    let settings = custom_resources(&e)
-        .unwrap()
-        .into_iter()
-        .find(|c| c.logical_id == "RegionSettings")
-        .unwrap();
+fn region_setting_items_reach_the_handler_as_maps() {
+    use crossvault_handler::custom_resource::Properties;
+    use crossvault_handler::resources::region_settings::Preferences;
+    let settings_of = |opt_in: &str, management: &str| {
+        let t = template();
+        let e = eval(
+            &t,
+            SOURCE,
+            "eu-west-1",
+            &[
+                ("OptInResourceTypes", opt_in),
+                ("FullManagementResourceTypes", management),
+            ],
+        );
+        let props = custom_resources(&e)
+            .unwrap()
+            .into_iter()
+            .find(|c| c.logical_id == "RegionSettings")
+            .unwrap()
+            .properties;
+        Preferences::from_props(&Properties::new(props.as_object().unwrap()))
+    };
+    let p = settings_of(
+        "SAP HANA on Amazon EC2=true,EC2=false,Redshift Serverless=true",
+        "EFS=false",
+    )
+    .unwrap();
     assert_eq!(
-        settings.properties["ResourceTypeOptInPreference"],
-        json!({"SAP HANA on Amazon EC2": "true", "EC2": "false", "Redshift Serverless": "true"})
+        serde_json::to_value(&p.opt_in).unwrap(),
+        json!({"SAP HANA on Amazon EC2": true, "EC2": false, "Redshift Serverless": true})
     );
     assert_eq!(
-        settings.properties["ResourceTypeManagementPreference"],
-        json!({"EFS": "false"})
+        serde_json::to_value(&p.management).unwrap(),
+        json!({"EFS": false})
     );
-    let e = eval(&t, SOURCE, "eu-west-1", &[("OptInResourceTypes", "")]);
-    let settings = custom_resources(&e)
-        .unwrap()
-        .into_iter()
-        .find(|c| c.logical_id == "RegionSettings")
-        .unwrap();
-    assert_eq!(
-        settings.properties["ResourceTypeOptInPreference"],
-        json!({})
-    );
+    assert!(settings_of("", "").unwrap().opt_in.is_empty());
+    let err = settings_of("RDS=true,Mainframe=true", "").unwrap_err();
+    assert_eq!(err.path, "ResourceTypeOptInPreference.Mainframe");
 }
 
 /// Which rules of the instance deliver the event.
