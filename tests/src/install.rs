@@ -29,14 +29,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use crossvault_stackset::template::{
-    Evaluation, Pseudo, Template, custom_resources, event_rules, handler_environment,
-};
 use crossvault_core::{Region, Role, StackConfig};
 use crossvault_handler::clients::AwsClients;
 use crossvault_handler::context::InvocationContext;
 use crossvault_handler::custom_resource::{DeliveryPolicy, Engine, EngineOptions, Status};
 use crossvault_handler::pipeline::Pipeline;
+use crossvault_stackset::template::{
+    Evaluation, Pseudo, Template, custom_resources, event_rules, handler_environment,
+};
 use serde_json::{Map, Value, json};
 
 use crate::{Result, aws, err};
@@ -184,21 +184,28 @@ pub async fn install(
     let mut runs = Vec::new();
     let mut attributes: BTreeMap<(String, String), Value> = BTreeMap::new();
     let mut customs = custom_resources(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
-    customs.sort_by_key(|c| (c.resource_type != "Custom::OrganizationInfo", c.logical_id.clone()));
-    let engine = crossvault_handler::resources::all(&clients).into_iter().fold(
-        Engine::new(
-            crossvault_handler::runtime::http_client(),
-            EngineOptions {
-                response_reserve: Duration::from_secs(2),
-                delivery: DeliveryPolicy {
-                    attempt_timeout: Duration::from_secs(5),
-                    first_backoff: Duration::from_millis(50),
-                    max_backoff: Duration::from_millis(500),
+    customs.sort_by_key(|c| {
+        (
+            c.resource_type != "Custom::OrganizationInfo",
+            c.logical_id.clone(),
+        )
+    });
+    let engine = crossvault_handler::resources::all(&clients)
+        .into_iter()
+        .fold(
+            Engine::new(
+                crossvault_handler::runtime::http_client(),
+                EngineOptions {
+                    response_reserve: Duration::from_secs(2),
+                    delivery: DeliveryPolicy {
+                        attempt_timeout: Duration::from_secs(5),
+                        first_backoff: Duration::from_millis(50),
+                        max_backoff: Duration::from_millis(500),
+                    },
                 },
-            },
-        ),
-        Engine::register,
-    );
+            ),
+            Engine::register,
+        );
     for custom in customs {
         let properties = substitute(custom.properties.clone(), &attributes);
         let unresolved = unresolved(&properties);
@@ -225,7 +232,12 @@ pub async fn install(
         let answer = engine
             .handle(&request, &InvocationContext::local(Duration::from_secs(60)))
             .await
-            .map_err(|e| err(format!("{where_}: {} was not answered: {e}", custom.logical_id)))?;
+            .map_err(|e| {
+                err(format!(
+                    "{where_}: {} was not answered: {e}",
+                    custom.logical_id
+                ))
+            })?;
         // What CloudFormation would read: the body that arrived at the ResponseURL.
         let body = cfn.answer_at(&path).await.ok_or_else(|| {
             err(format!(
@@ -247,7 +259,10 @@ pub async fn install(
             logical_id: custom.logical_id.clone(),
             resource_type: custom.resource_type.clone(),
             status,
-            reason: body.get("Reason").and_then(Value::as_str).map(str::to_owned),
+            reason: body
+                .get("Reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             data,
         });
     }
@@ -263,7 +278,11 @@ pub async fn install(
     // 2. Vaults.
     let backup = aws_sdk_backup::Client::new(&sdk);
     let mut vault_name = None;
-    for resource in eval.resources.iter().filter(|r| r.resource_type == "AWS::Backup::BackupVault") {
+    for resource in eval
+        .resources
+        .iter()
+        .filter(|r| r.resource_type == "AWS::Backup::BackupVault")
+    {
         let mut props = properties(&eval, &resource.logical_id, &attributes)?;
         // KMS is not emulated: the vault takes the test bed's default key.
         if let Some(map) = props.as_object_mut() {
@@ -279,14 +298,28 @@ pub async fn install(
         check_resolved(&where_, &resource.logical_id, &props)?;
         let name = props["BackupVaultName"]
             .as_str()
-            .ok_or_else(|| err(format!("{where_}: {} has no BackupVaultName", resource.logical_id)))?
+            .ok_or_else(|| {
+                err(format!(
+                    "{where_}: {} has no BackupVaultName",
+                    resource.logical_id
+                ))
+            })?
             .to_owned();
-        match backup.create_backup_vault().backup_vault_name(&name).send().await {
+        match backup
+            .create_backup_vault()
+            .backup_vault_name(&name)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_already_exists_exception()) => {}
-            Err(e) => return Err(aws(&format!("{where_}: backup:CreateBackupVault {name}"))(e)),
+            Err(e) => {
+                return Err(aws(&format!("{where_}: backup:CreateBackupVault {name}"))(
+                    e,
+                ));
+            }
         }
         let mut line = format!("vault {name} ({})", resource.logical_id);
         if let Some(policy) = props.get("AccessPolicy") {
@@ -296,7 +329,9 @@ pub async fn install(
                 .policy(policy.to_string())
                 .send()
                 .await
-                .map_err(aws(&format!("{where_}: backup:PutBackupVaultAccessPolicy {name}")))?;
+                .map_err(aws(&format!(
+                    "{where_}: backup:PutBackupVaultAccessPolicy {name}"
+                )))?;
             let sids: Vec<&str> = policy["Statement"]
                 .as_array()
                 .into_iter()
@@ -316,9 +351,9 @@ pub async fn install(
             if let Some(days) = number(&lock["ChangeableForDays"]) {
                 put = put.changeable_for_days(days);
             }
-            put.send()
-                .await
-                .map_err(aws(&format!("{where_}: backup:PutBackupVaultLockConfiguration {name}")))?;
+            put.send().await.map_err(aws(&format!(
+                "{where_}: backup:PutBackupVaultLockConfiguration {name}"
+            )))?;
             line.push_str(&format!(", Vault Lock {lock}"));
         }
         created.push(line);
@@ -409,11 +444,18 @@ pub async fn install(
     let sns = aws_sdk_sns::Client::new(&sdk);
     let mut topic_arn = None;
     let mut notifications_queue_url = None;
-    for resource in eval.resources.iter().filter(|r| r.resource_type == "AWS::SNS::Topic") {
+    for resource in eval
+        .resources
+        .iter()
+        .filter(|r| r.resource_type == "AWS::SNS::Topic")
+    {
         let props = properties(&eval, &resource.logical_id, &attributes)?;
-        let name = props["TopicName"]
-            .as_str()
-            .ok_or_else(|| err(format!("{where_}: {} has no TopicName", resource.logical_id)))?;
+        let name = props["TopicName"].as_str().ok_or_else(|| {
+            err(format!(
+                "{where_}: {} has no TopicName",
+                resource.logical_id
+            ))
+        })?;
         let arn = sns
             .create_topic()
             .name(name)
@@ -503,7 +545,10 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
         .await
         .map_err(aws(&format!("sqs:GetQueueAttributes {url}")))?
         .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .ok_or_else(|| err(format!("{url} has no QueueArn")))
 }
 
@@ -550,13 +595,10 @@ fn get_att(map: &Map<String, Value>) -> Option<(String, String)> {
         return None;
     }
     match map.get("Fn::GetAtt")? {
-        Value::Array(parts) if parts.len() == 2 => Some((
-            parts[0].as_str()?.to_owned(),
-            parts[1].as_str()?.to_owned(),
-        )),
-        Value::String(s) => s
-            .split_once('.')
-            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        Value::Array(parts) if parts.len() == 2 => {
+            Some((parts[0].as_str()?.to_owned(), parts[1].as_str()?.to_owned()))
+        }
+        Value::String(s) => s.split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned())),
         _ => None,
     }
 }

@@ -194,15 +194,9 @@ impl Org {
         }
         for (account, region) in targets {
             let sdk = self.sdk(&account, &region).await?;
-            let installation = install::install(
-                &self.cfn,
-                sdk,
-                &account,
-                &region,
-                &self.params,
-                overrides,
-            )
-            .await?;
+            let installation =
+                install::install(&self.cfn, sdk, &account, &region, &self.params, overrides)
+                    .await?;
             self.installations.push(installation);
         }
         Ok(())

@@ -84,7 +84,10 @@ pub struct NightLog {
 impl NightLog {
     /// The deliveries whose handling failed.
     pub fn failures(&self) -> Vec<&Delivery> {
-        self.deliveries.iter().filter(|d| d.result.is_err()).collect()
+        self.deliveries
+            .iter()
+            .filter(|d| d.result.is_err())
+            .collect()
     }
 
     /// Every action outcome of the night, with the account and region that produced it.
@@ -151,10 +154,7 @@ pub async fn start_backups(org: &Org, specs: &[BackupSpec]) -> Result<Vec<Starte
             resource_arn,
             backup_job_id: job_id,
             recovery_point_arn: job.recovery_point_arn,
-            state: job
-                .state
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
+            state: job.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         });
     }
     Ok(started)

@@ -171,7 +171,10 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
                     account: account.clone(),
                     region: region.clone(),
                     job_id: job.restore_job_id.unwrap_or_default(),
-                    status: job.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    status: job
+                        .status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
                     recovery_point_arn: job.recovery_point_arn.unwrap_or_default(),
                     created_resource_arn: job.created_resource_arn,
                 });
@@ -232,11 +235,18 @@ fn param<'a>(org: &'a Org, name: &str, default: &'a str) -> &'a str {
 }
 
 /// The promises for the night's originals. `now` is the test bed's clock.
-pub fn promises(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome) -> Vec<Promise> {
+pub fn promises(
+    org: &Org,
+    night: &NightLog,
+    now: DateTime<Utc>,
+    outcome: &Outcome,
+) -> Vec<Promise> {
     let backup_region = param(org, "BackupRegion", BACKUP_REGION);
     let alternate = param(org, "BackupRegionAlternate", PRIMARY_REGION);
     let vault = param(org, "VaultName", "crossvault");
-    let copy_days: i64 = param(org, "CopyDeleteAfterDays", "35").parse().unwrap_or(35);
+    let copy_days: i64 = param(org, "CopyDeleteAfterDays", "35")
+        .parse()
+        .unwrap_or(35);
     let new_days: i64 = param(org, "NewDeleteAfterDays", "7").parse().unwrap_or(7);
     let local = param(org, "CopyToLocalRegion", "false") == "true";
     let tag_key = param(org, "PreProdTagKey", "CopyToPreProd");
@@ -252,19 +262,30 @@ pub fn promises(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outco
             continue;
         };
         let region = b.spec.region.as_str();
-        let offsite = if region == backup_region { alternate } else { backup_region };
+        let offsite = if region == backup_region {
+            alternate
+        } else {
+            backup_region
+        };
         let mut copies = vec![(Org::vault_arn(backup_account, offsite, vault), copy_days)];
         if local {
             copies.push((Org::vault_arn(backup_account, region, vault), copy_days));
         }
-        let tagged = b.spec.tags.iter().any(|(k, v)| k == tag_key && v == tag_value);
+        let tagged = b
+            .spec
+            .tags
+            .iter()
+            .any(|(k, v)| k == tag_key && v == tag_value);
         if let (true, Some(pp)) = (tagged, &preprod) {
             copies.push((Org::vault_arn(pp, region, vault), copy_days));
         }
         // Shortened to NewDeleteAfterDays, never below the point's age (whole days, rounded
         // up) + 1, never lengthened, and never when the original outlives its copies (that
         // would cut the organization's total retention).
-        let created = outcome.point(original).and_then(|p| p.creation_date).unwrap_or(now);
+        let created = outcome
+            .point(original)
+            .and_then(|p| p.creation_date)
+            .unwrap_or(now);
         let secs = (now - created).num_seconds().max(0);
         let age = (secs + 86_399) / 86_400;
         let before = b.spec.delete_after_days;
@@ -287,7 +308,9 @@ pub fn promises(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outco
 /// Every promise the outcome breaks (empty = the story is what crossvault promises).
 pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome) -> Vec<String> {
     let mut broken = Vec::new();
-    let copy_days: i64 = param(org, "CopyDeleteAfterDays", "35").parse().unwrap_or(35);
+    let copy_days: i64 = param(org, "CopyDeleteAfterDays", "35")
+        .parse()
+        .unwrap_or(35);
     for b in &night.backups {
         if b.recovery_point_arn.is_none() || b.state != "COMPLETED" {
             broken.push(format!(
@@ -336,10 +359,12 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
                 Some(_) => {}
             }
         }
-        for extra in copies
-            .iter()
-            .filter(|c| !promise.copies.iter().any(|(v, _)| *v == c.destination_vault_arn))
-        {
+        for extra in copies.iter().filter(|c| {
+            !promise
+                .copies
+                .iter()
+                .any(|(v, _)| *v == c.destination_vault_arn)
+        }) {
             broken.push(format!(
                 "{}: unexpected copy job {} into {} ({})",
                 promise.original, extra.job_id, extra.destination_vault_arn, extra.state
@@ -376,7 +401,11 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
             d.account,
             d.region,
             d.detail_type,
-            d.result.as_ref().err().map(ToString::to_string).unwrap_or_default()
+            d.result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         ));
     }
     for n in &outcome.notifications {
@@ -450,7 +479,11 @@ pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
         .filter_map(|b| Some((b.recovery_point_arn.as_deref()?, &b.spec.tags)))
         .collect();
     let mut accounts = org.ids.sources.clone();
-    accounts.extend([org.ids.backup.clone(), org.ids.preprod.clone(), org.ids.management.clone()]);
+    accounts.extend([
+        org.ids.backup.clone(),
+        org.ids.preprod.clone(),
+        org.ids.management.clone(),
+    ]);
     for account in &accounts {
         let _ = writeln!(s, "\n{} {account}", org.ids.label(account));
         for region in REGIONS {
@@ -464,7 +497,12 @@ pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
                     .iter()
                     .map(|c| format!("{} {}", c.resource_type, c.status))
                     .collect();
-                let _ = writeln!(s, "  {region:<13} no vault (role {}); {}", installation.role, customs.join(", "));
+                let _ = writeln!(
+                    s,
+                    "  {region:<13} no vault (role {}); {}",
+                    installation.role,
+                    customs.join(", ")
+                );
                 continue;
             };
             if points.is_empty() {

@@ -80,7 +80,12 @@ impl Testbed {
         &self.url
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
         let url = format!("{}/_testbed{path}", self.url);
         let mut request = self.http.request(method.clone(), &url);
         if let Some(body) = body {
@@ -99,9 +104,8 @@ impl Testbed {
             .bytes()
             .await
             .map_err(|e| err(format!("test bed {method} {url}: reading the answer: {e}")))?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(
-            |_| json!({"error": String::from_utf8_lossy(&bytes).into_owned()}),
-        );
+        let value: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({"error": String::from_utf8_lossy(&bytes).into_owned()}));
         if !status.is_success() {
             return Err(err(format!(
                 "test bed {method} {url} answered {status}: {}",

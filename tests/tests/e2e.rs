@@ -147,9 +147,16 @@ async fn a_night_ends_with_every_copy_in_place_and_every_original_shortened() {
         assert_eq!(points.len(), count, "{account}/{region}: {points:#?}");
         assert!(points.iter().all(|p| p.delete_after_days == Some(35)));
     }
-    assert!(outcome.notifications.is_empty(), "{:#?}", outcome.notifications);
+    assert!(
+        outcome.notifications.is_empty(),
+        "{:#?}",
+        outcome.notifications
+    );
     let now = org.testbed.now().await.unwrap();
-    assert_eq!(story::check(&org, &night, now, &outcome), Vec::<String>::new());
+    assert_eq!(
+        story::check(&org, &night, now, &outcome),
+        Vec::<String>::new()
+    );
 
     // The same events once more (a duplicate delivery of the whole night): nothing changes.
     let before = snapshot(&outcome);
@@ -164,7 +171,10 @@ async fn a_night_ends_with_every_copy_in_place_and_every_original_shortened() {
         for o in d.result.as_ref().unwrap() {
             match o {
                 ActionOutcome::CopyStarted { copy_job_id, .. } => {
-                    assert!(first_jobs.contains(copy_job_id), "new copy job {copy_job_id}")
+                    assert!(
+                        first_jobs.contains(copy_job_id),
+                        "new copy job {copy_job_id}"
+                    )
                 }
                 ActionOutcome::RetentionShortened { .. } => panic!("shortened again: {o:?}"),
                 _ => {}
@@ -194,7 +204,10 @@ async fn a_copy_into_a_vault_that_does_not_admit_the_organization_fails_and_is_r
     let orders = original(&night, "orders");
     let jobs = outcome.copies_of(orders);
     assert_eq!(jobs.len(), 1, "{jobs:#?}");
-    assert_eq!(jobs[0].destination_vault_arn, vault(&ids.backup, BACKUP_REGION));
+    assert_eq!(
+        jobs[0].destination_vault_arn,
+        vault(&ids.backup, BACKUP_REGION)
+    );
     assert_eq!(jobs[0].state, "FAILED");
     assert_eq!(
         jobs[0].status_message.as_deref(),
@@ -203,18 +216,32 @@ async fn a_copy_into_a_vault_that_does_not_admit_the_organization_fails_and_is_r
         )
     );
     // Reported through the handler's Notify path, in the source account and region.
-    assert_eq!(outcome.notifications.len(), 1, "{:#?}", outcome.notifications);
+    assert_eq!(
+        outcome.notifications.len(),
+        1,
+        "{:#?}",
+        outcome.notifications
+    );
     let n = &outcome.notifications[0];
-    assert_eq!((n.account.as_str(), n.region.as_str()), (a.as_str(), PRIMARY_REGION));
+    assert_eq!(
+        (n.account.as_str(), n.region.as_str()),
+        (a.as_str(), PRIMARY_REGION)
+    );
     assert!(n.message.contains(&jobs[0].job_id), "{n:#?}");
-    assert!(n.message.contains("does not allow backup:CopyIntoBackupVault"), "{n:#?}");
+    assert!(
+        n.message
+            .contains("does not allow backup:CopyIntoBackupVault"),
+        "{n:#?}"
+    );
     // The original is NOT shortened, and nothing reached the central vault.
     assert_eq!(delete_days(&outcome, orders), Some(35));
     assert!(outcome.points_in(&ids.backup, BACKUP_REGION).is_empty());
     let now = org.testbed.now().await.unwrap();
     let broken = story::check(&org, &night, now, &outcome);
     assert!(
-        broken.iter().any(|b| b.contains("expected exactly one COMPLETED copy")),
+        broken
+            .iter()
+            .any(|b| b.contains("expected exactly one COMPLETED copy")),
         "{broken:#?}"
     );
 }
@@ -258,7 +285,9 @@ async fn the_source_vault_policy_refuses_copies_outside_copy_targets() {
         .recovery_point_arn(&orders)
         .source_backup_vault_name("crossvault")
         .destination_backup_vault_arn(Org::vault_arn(&ids.backup, PRIMARY_REGION, "elsewhere"))
-        .iam_role_arn(format!("arn:aws:iam::{a}:role/crossvault-copy-{PRIMARY_REGION}"))
+        .iam_role_arn(format!(
+            "arn:aws:iam::{a}:role/crossvault-copy-{PRIMARY_REGION}"
+        ))
         .send()
         .await
         .unwrap();
@@ -280,7 +309,9 @@ async fn the_source_vault_policy_refuses_copies_outside_copy_targets() {
     );
     // The handler reports the refused copy and does not touch the original again.
     let mut deliveries = Vec::new();
-    runner::run_until_quiet(&org, &mut deliveries).await.unwrap();
+    runner::run_until_quiet(&org, &mut deliveries)
+        .await
+        .unwrap();
     let outcome = story::collect(&org).await.unwrap();
     assert_eq!(delete_days(&outcome, &orders), Some(7));
     assert!(
@@ -290,8 +321,17 @@ async fn the_source_vault_policy_refuses_copies_outside_copy_targets() {
             .all(|p| p.vault_name == "crossvault"),
         "nothing landed in the vault outside CopyTargets"
     );
-    assert_eq!(outcome.notifications.len(), 1, "{:#?}", outcome.notifications);
-    assert!(outcome.notifications[0].message.contains("CopyFromBackupVault"));
+    assert_eq!(
+        outcome.notifications.len(),
+        1,
+        "{:#?}",
+        outcome.notifications
+    );
+    assert!(
+        outcome.notifications[0]
+            .message
+            .contains("CopyFromBackupVault")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,7 +339,8 @@ async fn a_locked_central_vault_refuses_lifecycle_changes() {
     let mut org = org("lock").await;
     org.params
         .insert("VaultLockMode".into(), "governance".into());
-    org.params.insert("LockMinRetentionDays".into(), "30".into());
+    org.params
+        .insert("LockMinRetentionDays".into(), "30".into());
     org.install().await.unwrap();
     let ids = org.ids.clone();
     let a = ids.sources[0].clone();
@@ -388,9 +429,24 @@ async fn the_reconciler_catches_up_when_every_event_was_lost() {
             .count()
     };
     // Pass 1 starts both first hops; pass 2 the pre-prod hop and both shortenings; pass 3 is quiet.
-    assert_eq!((started(&passes[0]), shortened(&passes[0])), (2, 0), "{:#?}", passes[0]);
-    assert_eq!((started(&passes[1]), shortened(&passes[1])), (1, 2), "{:#?}", passes[1]);
-    assert_eq!((started(&passes[2]), shortened(&passes[2])), (0, 0), "{:#?}", passes[2]);
+    assert_eq!(
+        (started(&passes[0]), shortened(&passes[0])),
+        (2, 0),
+        "{:#?}",
+        passes[0]
+    );
+    assert_eq!(
+        (started(&passes[1]), shortened(&passes[1])),
+        (1, 2),
+        "{:#?}",
+        passes[1]
+    );
+    assert_eq!(
+        (started(&passes[2]), shortened(&passes[2])),
+        (0, 0),
+        "{:#?}",
+        passes[2]
+    );
 
     let outcome = story::collect(&org).await.unwrap();
     let orders = original(&night, "orders");
@@ -409,5 +465,8 @@ async fn the_reconciler_catches_up_when_every_event_was_lost() {
     );
     assert_eq!(delete_days(&outcome, billing), Some(7));
     let now = org.testbed.now().await.unwrap();
-    assert_eq!(story::check(&org, &night, now, &outcome), Vec::<String>::new());
+    assert_eq!(
+        story::check(&org, &night, now, &outcome),
+        Vec::<String>::new()
+    );
 }

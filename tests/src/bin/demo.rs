@@ -1,1 +1,180 @@
-fn main() {}
+//! The crossvault demo: an emulated organization on the local test bed, crossvault installed
+//! into it from the template, one night of backups, and the morning's story, account by
+//! account and region by region. Exits 1 when the story is not what crossvault promises.
+//!
+//! Run it with `scripts/demo` (starts and stops a test bed of its own), or against a running
+//! test bed: `CROSSVAULT_TESTBED_URL=http://127.0.0.1:5123 cargo run -p crossvault-tests --bin demo`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crossvault_tests::install::Overrides;
+use crossvault_tests::org::{BACKUP_REGION, Org, OrgIds, PRIMARY_REGION};
+use crossvault_tests::runner::{self, BackupSpec};
+use crossvault_tests::{Result, story};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("\ndemo: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<bool> {
+    let started = Instant::now();
+    let url = crossvault_tests::testbed_url()?;
+    println!("crossvault demo: one night of AWS Backup in an emulated AWS Organization");
+    println!("test bed: {url}\n");
+    println!("{}\n", story::EMULATION_NOTE);
+
+    // The README's account ids on a fresh test bed; fresh ids when this one already has them.
+    let mut org = Org::create(&url, OrgIds::contract()).await?;
+    let used = org
+        .backup(&org.ids.sources[0], PRIMARY_REGION)
+        .await?
+        .list_backup_vaults()
+        .send()
+        .await
+        .map(|v| !v.backup_vault_list().is_empty())
+        .unwrap_or(false);
+    if used {
+        println!("(this test bed already holds the README's accounts; using fresh account ids)\n");
+        org = Org::create(&url, OrgIds::unique("demo")).await?;
+    }
+    let ids = org.ids.clone();
+    println!(
+        "Organization {}: management {}, backup {}, pre-prod {}, sources {}",
+        org.organization.organization_id,
+        ids.management,
+        ids.backup,
+        ids.preprod,
+        ids.sources.join(", ")
+    );
+    println!(
+        "StackSet parameters: {}\n",
+        org.params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    // `--foreign-central-policy`: the central vaults admit another organization only, to show
+    // a broken promise (copies FAIL, are reported, originals keep their retention; exit 1).
+    let foreign = std::env::args().any(|a| a == "--foreign-central-policy");
+    println!("Installing crossvault (the harness plays CloudFormation):");
+    org.install_with(&Overrides {
+        central_vault_org_id: foreign.then(|| "o-someoneelse1".to_owned()),
+    })
+    .await?;
+    for i in &org.installations {
+        let customs: Vec<String> = i
+            .custom_resources
+            .iter()
+            .map(|c| {
+                let data = c
+                    .data
+                    .get("OrganizationId")
+                    .and_then(|v| v.as_str())
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default();
+                format!("{} {}{data}", c.resource_type, c.status)
+            })
+            .collect();
+        println!(
+            "  {:<12} {:<13} role {:<10} {}",
+            i.account_id,
+            i.region,
+            i.role.to_string(),
+            customs.join(", ")
+        );
+        if !i.created.is_empty() {
+            println!("  {:<26}   created: {}", "", i.created.join("; "));
+        }
+    }
+    let installed = started.elapsed();
+
+    let (a, b) = (ids.sources[0].clone(), ids.sources[1].clone());
+    let specs = [
+        BackupSpec::rds(&a, PRIMARY_REGION, "orders").tagged("CopyToPreProd", "true"),
+        BackupSpec::rds(&a, BACKUP_REGION, "billing"),
+        BackupSpec::rds(&b, PRIMARY_REGION, "catalog"),
+        BackupSpec::rds(&b, BACKUP_REGION, "ledger").tagged("CopyToPreProd", "true"),
+        BackupSpec {
+            delete_after_days: 90,
+            ..BackupSpec::rds(&b, PRIMARY_REGION, "archive")
+        },
+    ];
+    println!(
+        "\nThe night: {} backup jobs (StartBackupJob, on demand)",
+        specs.len()
+    );
+    for s in &specs {
+        let tags: Vec<String> = s.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "  {} {:<13} RDS {:<8} DeleteAfterDays {}{}",
+            s.account,
+            s.region,
+            s.db_instance,
+            s.delete_after_days,
+            if tags.is_empty() {
+                String::new()
+            } else {
+                format!("  tags {}", tags.join(","))
+            }
+        );
+    }
+    let night = runner::night(&org, &specs).await?;
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &night.deliveries {
+        *by_type.entry(d.detail_type.as_str()).or_default() += 1;
+    }
+    println!(
+        "Handler: {} events delivered from crossvault's queues in {} rounds ({}), {} failed",
+        night.deliveries.len(),
+        night.rounds,
+        by_type
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        night.failures().len()
+    );
+
+    let outcome = story::collect(&org).await?;
+    println!("\nThe morning after, account by account, region by region:");
+    print!("{}", story::render(&org, &night, &outcome));
+
+    let now = org.testbed.now().await?;
+    let broken = story::check(&org, &night, now, &outcome);
+    let pending = story::pending(&org, &outcome);
+    let promises = story::promises(&org, &night, now, &outcome);
+    println!();
+    for p in &pending {
+        println!("Not yet implemented: {p}");
+    }
+    println!(
+        "\nTimings: setup and install {:.1} s, night and story {:.1} s",
+        installed.as_secs_f64(),
+        (started.elapsed() - installed).as_secs_f64()
+    );
+    if broken.is_empty() {
+        println!(
+            "\nOK: every promise kept ({} originals: each copy in place with its lifecycle, originals shortened as the rules say, nothing touched in backup and pre-prod)",
+            promises.len()
+        );
+        Ok(true)
+    } else {
+        println!("\nBROKEN PROMISES ({}):", broken.len());
+        for b in &broken {
+            println!("  - {b}");
+        }
+        Ok(false)
+    }
+}
