@@ -115,3 +115,23 @@ fn not_a_backup_event_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not an AWS Backup event"), "{err}");
 }
+
+#[test]
+fn parameters_cloudformation_would_refuse_are_refused() {
+    let out = explain(
+        "backup-job-completed-plan-rds.json",
+        &["-p", "PreProdAccountIds=333333333333,222222222222"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CloudFormation would refuse these parameters"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "PreProdIsNotTheBackupAccount: PreProdAccountIds must not include BackupAccountId"
+        ),
+        "{err}"
+    );
+}

@@ -189,6 +189,19 @@ fn stack_config(args: &ExplainArgs, account: &str, region: &str) -> Result<Stack
     let evaluation = template
         .evaluate(&params, &Pseudo::new(account, region))
         .map_err(|e| usage(format!("template: {e}")))?;
+    let broken = evaluation
+        .broken_rules()
+        .map_err(|e| usage(format!("template: {e}")))?;
+    if !broken.is_empty() {
+        let lines: Vec<String> = broken
+            .iter()
+            .map(|b| format!("{}: {}", b.rule, b.description))
+            .collect();
+        return Err(usage(format!(
+            "CloudFormation would refuse these parameters:\n  {}",
+            lines.join("\n  ")
+        )));
+    }
     let env = handler_environment(&evaluation).map_err(|e| usage(format!("template: {e}")))?;
     if env.is_empty() {
         return Err(usage(format!(

@@ -132,7 +132,58 @@ impl Template {
     }
 }
 
+/// A `Rules` assertion the parameters break: CloudFormation refuses the stack with this text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleFailure {
+    pub rule: String,
+    pub description: String,
+}
+
 impl Evaluation<'_> {
+    /// The `Rules` assertions these parameters break (empty when CloudFormation would accept
+    /// them). A rule applies when it has no `RuleCondition` or its condition holds.
+    pub fn broken_rules(&self) -> Result<Vec<RuleFailure>, TemplateError> {
+        let scope = Scope {
+            template: self.template,
+            params: &self.params,
+            pseudo: &self.pseudo,
+            conditions: RefCell::new(self.conditions.clone()),
+            evaluating: RefCell::default(),
+        };
+        let mut broken = Vec::new();
+        for (name, rule) in self.template.rules() {
+            let context = format!("Rules.{name}");
+            if let Some(condition) = rule.get("RuleCondition")
+                && !scope.truth(condition, &context)?
+            {
+                continue;
+            }
+            let assertions = rule
+                .get("Assertions")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for assertion in assertions {
+                let holds = assertion
+                    .get("Assert")
+                    .map(|a| scope.truth(a, &context))
+                    .transpose()?
+                    .unwrap_or(true);
+                if !holds {
+                    broken.push(RuleFailure {
+                        rule: name.clone(),
+                        description: assertion
+                            .get("AssertDescription")
+                            .and_then(Json::as_str)
+                            .unwrap_or("a template rule is not met")
+                            .to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(broken)
+    }
+
     /// Whether the resource exists in this instance.
     pub fn exists(&self, logical_id: &str) -> bool {
         self.resources.iter().any(|r| r.logical_id == logical_id)
@@ -225,6 +276,7 @@ const FUNCTIONS: &[&str] = &[
     "Fn::GetAtt",
     "Fn::If",
     "Fn::Equals",
+    "Fn::Contains",
     "Fn::Not",
     "Fn::And",
     "Fn::Or",
@@ -446,6 +498,15 @@ impl Scope<'_> {
                 } else {
                     values.iter().any(|v| *v)
                 })
+            }
+            // Rules only: whether a list parameter holds a value.
+            "Fn::Contains" => {
+                let [list, item] = fixed::<2>(args, name, context)?;
+                let (list, item) = (self.required(list, context)?, self.required(item, context)?);
+                let list = list
+                    .as_array()
+                    .ok_or_else(|| invalid(context, "Fn::Contains needs a list first"))?;
+                Json::Bool(list.iter().any(|v| comparable(v) == comparable(&item)))
             }
             "Fn::Not" => {
                 let [inner] = fixed::<1>(args, name, context)?;

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-pub use eval::{Evaluation, ExistingResource, Pseudo};
+pub use eval::{Evaluation, ExistingResource, Pseudo, RuleFailure};
 pub use inspect::{CustomResource, EventRule, custom_resources, event_rules, handler_environment};
 pub use pattern::event_pattern_matches;
 
@@ -122,6 +122,7 @@ pub struct Template {
     mappings: Json,
     conditions: BTreeMap<String, Json>,
     resources: BTreeMap<String, Resource>,
+    rules: BTreeMap<String, Json>,
 }
 
 impl Template {
@@ -200,7 +201,13 @@ impl Template {
             mappings: Json::Object(section("Mappings")?),
             conditions: section("Conditions")?.into_iter().collect(),
             resources,
+            rules: section("Rules")?.into_iter().collect(),
         })
+    }
+
+    /// The declared rules (parameter assertions), in long JSON form.
+    pub fn rules(&self) -> &BTreeMap<String, Json> {
+        &self.rules
     }
 
     /// The declared parameters.

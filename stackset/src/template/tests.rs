@@ -870,3 +870,95 @@ Resources:
     // Without the handler, the role comes from the role conditions (none here: source).
     assert_eq!(e.role, Role::Source);
 }
+
+/// The template's `Rules`: bad parameter combinations are refused before anything is created,
+/// with a message that says what to change.
+#[test]
+fn rules_refuse_bad_parameter_combinations() {
+    let t = template();
+    let broken = |extra: &[(&str, &str)]| -> Vec<String> {
+        eval(&t, SOURCE, "eu-west-1", extra)
+            .broken_rules()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rule)
+            .collect()
+    };
+    assert!(broken(&[]).is_empty(), "the contract's parameters pass");
+    assert_eq!(
+        broken(&[("PreProdAccountIds", "333333333333,222222222222")]),
+        ["PreProdIsNotTheBackupAccount"]
+    );
+    assert_eq!(
+        broken(&[("ProductionAccountIds", "222222222222")]),
+        ["ProductionIsNotTheBackupAccount"]
+    );
+    assert_eq!(
+        broken(&[("BackupRegionAlternate", "eu-central-1")]),
+        ["AlternateRegionDiffers"]
+    );
+    let failure = &eval(
+        &t,
+        SOURCE,
+        "eu-west-1",
+        &[("PreProdAccountIds", "222222222222")],
+    )
+    .broken_rules()
+    .unwrap()[0];
+    assert!(
+        failure.description.contains("Remove it from the list"),
+        "{}",
+        failure.description
+    );
+}
+
+fn allowed_pattern(name: &str) -> regex::Regex {
+    let raw: serde_norway::Value = serde_norway::from_str(TEMPLATE).unwrap();
+    let pattern = raw["Parameters"][name]["AllowedPattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name} has no AllowedPattern"));
+    regex::Regex::new(pattern).unwrap()
+}
+
+/// Every default satisfies its own AllowedPattern (CloudFormation would refuse the template's
+/// own defaults otherwise), and the key ARN pattern tells the accepted forms apart.
+#[test]
+fn allowed_patterns_accept_defaults_and_the_right_key_arns() {
+    let raw: serde_norway::Value = serde_norway::from_str(TEMPLATE).unwrap();
+    for (name, decl) in raw["Parameters"].as_mapping().unwrap() {
+        let (Some(pattern), Some(default)) = (decl["AllowedPattern"].as_str(), decl.get("Default"))
+        else {
+            continue;
+        };
+        let default = match default {
+            serde_norway::Value::String(s) => s.clone(),
+            other => serde_norway::to_string(other).unwrap().trim().to_owned(),
+        };
+        let re = regex::Regex::new(pattern).unwrap();
+        let values: Vec<&str> = if decl["Type"].as_str() == Some("CommaDelimitedList") {
+            default.split(',').collect()
+        } else {
+            vec![&default]
+        };
+        for v in values {
+            assert!(re.is_match(v), "{name:?}: default {v:?} breaks {pattern}");
+        }
+    }
+    let key = allowed_pattern("KmsKeyArn");
+    for good in [
+        "",
+        "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-1:111111111111:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+        "arn:aws-us-gov:kms:us-gov-west-1:111111111111:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+    ] {
+        assert!(key.is_match(good), "{good}");
+    }
+    for bad in [
+        "arn:aws:kms:eu-west-1:111111111111:alias/backup",
+        "arn:aws:kms:eu-west-1:111111111111:key/mrk-123",
+        "mrk-1234abcd12ab34cd56ef1234567890ab",
+        "arn:aws:kms:eu-west-1:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ] {
+        assert!(!key.is_match(bad), "{bad}");
+    }
+}

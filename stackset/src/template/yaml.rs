@@ -18,6 +18,7 @@ const SHORT_FORMS: &[(&str, &str)] = &[
     ("GetAtt", "Fn::GetAtt"),
     ("If", "Fn::If"),
     ("Equals", "Fn::Equals"),
+    ("Contains", "Fn::Contains"),
     ("Not", "Fn::Not"),
     ("And", "Fn::And"),
     ("Or", "Fn::Or"),
