@@ -106,7 +106,13 @@ pub trait ResourceKind: Send + Sync {
     }
 
     fn create<'a>(&'a self, req: &'a Request) -> OpResult<'a>;
-    fn update<'a>(&'a self, req: &'a Request) -> OpResult<'a>;
+
+    /// An Update that keeps the physical id. Kinds that converge the real state to the
+    /// properties (read-modify-write) do the same on Create and Update, hence the default.
+    fn update<'a>(&'a self, req: &'a Request) -> OpResult<'a> {
+        self.create(req)
+    }
+
     fn delete<'a>(&'a self, req: &'a Request) -> OpResult<'a>;
 }
 

@@ -95,10 +95,6 @@ impl ResourceKind for GlobalSettings {
         Box::pin(self.apply(req))
     }
 
-    fn update<'a>(&'a self, req: &'a Request) -> OpResult<'a> {
-        Box::pin(self.apply(req))
-    }
-
     fn delete<'a>(&'a self, _req: &'a Request) -> OpResult<'a> {
         Box::pin(async {
             Ok(Outcome::with_note(

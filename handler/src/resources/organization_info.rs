@@ -70,10 +70,6 @@ impl ResourceKind for OrganizationInfo {
         Box::pin(self.look_up())
     }
 
-    fn update<'a>(&'a self, _req: &'a Request) -> OpResult<'a> {
-        Box::pin(self.look_up())
-    }
-
     fn delete<'a>(&'a self, _req: &'a Request) -> OpResult<'a> {
         Box::pin(async { Ok(Outcome::with_note("a look-up; nothing to delete")) })
     }

@@ -239,10 +239,6 @@ impl ResourceKind for VaultLock {
         Box::pin(self.apply(req))
     }
 
-    fn update<'a>(&'a self, req: &'a Request) -> OpResult<'a> {
-        Box::pin(self.apply(req))
-    }
-
     fn delete<'a>(&'a self, req: &'a Request) -> OpResult<'a> {
         Box::pin(self.remove(req))
     }
