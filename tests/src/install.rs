@@ -397,6 +397,9 @@ pub async fn install(
             .unwrap_or_default();
         let arn = queue_arn(&sqs, &url).await?;
         created.push(format!("queue {name} ({id})"));
+        // What `!Ref` and `!GetAtt .Arn` of the queue give, for the handler's environment.
+        attributes.insert((id.clone(), "Ref".to_owned()), Value::String(url.clone()));
+        attributes.insert((id.clone(), "Arn".to_owned()), Value::String(arn.clone()));
         queue_urls.insert(id.clone(), (url, arn));
     }
 
@@ -565,7 +568,8 @@ fn properties(
     Ok(substitute(props, attributes))
 }
 
-/// Replaces `{"Fn::GetAtt": [resource, attribute]}` of a custom resource with its `Data`.
+/// Fills in what only deploy time knows: `!GetAtt` of a custom resource (its `Data`) and
+/// `!Ref`/`!GetAtt .Arn` of the queues the harness created.
 fn substitute(value: Value, attributes: &BTreeMap<(String, String), Value>) -> Value {
     match value {
         Value::Object(map) => {
@@ -590,9 +594,13 @@ fn substitute(value: Value, attributes: &BTreeMap<(String, String), Value>) -> V
     }
 }
 
+/// `{"Fn::GetAtt": [id, attr]}` → `(id, attr)`; `{"Ref": id}` → `(id, "Ref")`.
 fn get_att(map: &Map<String, Value>) -> Option<(String, String)> {
     if map.len() != 1 {
         return None;
+    }
+    if let Some(Value::String(id)) = map.get("Ref") {
+        return Some((id.clone(), "Ref".to_owned()));
     }
     match map.get("Fn::GetAtt")? {
         Value::Array(parts) if parts.len() == 2 => {
