@@ -470,3 +470,81 @@ async fn the_reconciler_catches_up_when_every_event_was_lost() {
         Vec::<String>::new()
     );
 }
+
+/// An account outside the organization cannot copy into the central vault, even with a
+/// recovery point of its own and the central vault's ARN: the vault admits the organization
+/// only, and AWS Backup refuses cross-account copies between organizations.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_from_an_account_outside_the_organization_fails() {
+    let mut org = org("outsider").await;
+    org.install().await.unwrap();
+    let ids = org.ids.clone();
+    // Same test prefix (so no other test uses it), never added to the organization.
+    let outsider = format!("{}5555", &ids.backup[..8]);
+    let endpoint = org.testbed.endpoint().to_owned();
+    let creds = crossvault_tests::clients::AccountCredentials::assume(&endpoint, &outsider)
+        .await
+        .unwrap();
+    let db = crossvault_tests::clients::create_db_instance(
+        &endpoint,
+        &creds,
+        PRIMARY_REGION,
+        "intruder",
+        &[],
+    )
+    .await
+    .unwrap();
+    let backup = aws_sdk_backup::Client::new(&creds.config(PRIMARY_REGION).await);
+    backup
+        .create_backup_vault()
+        .backup_vault_name("own")
+        .send()
+        .await
+        .unwrap();
+    let job = backup
+        .start_backup_job()
+        .backup_vault_name("own")
+        .resource_arn(&db)
+        .iam_role_arn(format!(
+            "arn:aws:iam::{outsider}:role/service-role/AWSBackupDefaultServiceRole"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let point = backup
+        .describe_backup_job()
+        .backup_job_id(job.backup_job_id.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .recovery_point_arn
+        .unwrap();
+    let central = vault(&ids.backup, BACKUP_REGION);
+    let copy = backup
+        .start_copy_job()
+        .recovery_point_arn(&point)
+        .source_backup_vault_name("own")
+        .destination_backup_vault_arn(&central)
+        .iam_role_arn(format!("arn:aws:iam::{outsider}:role/copy"))
+        .send()
+        .await
+        .unwrap();
+    let described = backup
+        .describe_copy_job()
+        .copy_job_id(copy.copy_job_id.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .copy_job
+        .unwrap();
+    assert_eq!(described.state.unwrap().as_str(), "FAILED");
+    assert_eq!(
+        described.status_message.as_deref(),
+        Some("Both source and destination account must be a member of the same organization")
+    );
+    let outcome = story::collect(&org).await.unwrap();
+    assert!(
+        outcome.points_in(&ids.backup, BACKUP_REGION).is_empty(),
+        "nothing landed in the central vault"
+    );
+}

@@ -962,3 +962,100 @@ fn allowed_patterns_accept_defaults_and_the_right_key_arns() {
         assert!(!key.is_match(bad), "{bad}");
     }
 }
+
+/// The key actions AWS Backup needs on a vault's key for cross-account copies (aws-facts §2:
+/// CreateGrant, Decrypt, GenerateDataKey*, DescribeKey).
+const COPY_KEY_ACTIONS: [&str; 4] = [
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+];
+
+/// The Allow statements of an instance's vault key that grant every copy action.
+fn copy_grants(t: &Template, account: &str, region: &str) -> Vec<Json> {
+    let e = eval(t, account, region, &[]);
+    let Some(key) = e.properties("VaultKey").unwrap() else {
+        return Vec::new();
+    };
+    key["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .filter(|s| {
+            let actions: Vec<&str> = match &s["Action"] {
+                Json::String(a) => vec![a.as_str()],
+                Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
+                _ => vec![],
+            };
+            COPY_KEY_ACTIONS
+                .iter()
+                .all(|needed| actions.contains(needed))
+        })
+        .cloned()
+        .collect()
+}
+
+fn principals(statement: &Json) -> Vec<String> {
+    match &statement["Principal"]["AWS"] {
+        Json::String(p) => vec![p.clone()],
+        Json::Array(ps) => ps
+            .iter()
+            .filter_map(|p| p.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Each role's key lets exactly the accounts that must use it do so: a source key the backup
+/// and pre-prod accounts (which receive its copies); the central and pre-prod keys the
+/// organization, and only through aws:PrincipalOrgID.
+#[test]
+fn each_roles_key_policy_admits_whom_it_must() {
+    let t = template();
+    // Source: the destinations, named; nobody else beyond the account itself.
+    let grants = copy_grants(&t, SOURCE, "eu-west-1");
+    let destinations: Vec<String> = grants
+        .iter()
+        .filter(|s| s.get("Condition").is_none())
+        .flat_map(principals)
+        .collect();
+    assert_eq!(destinations, [BACKUP, PREPROD], "{grants:#?}");
+    assert!(
+        grants
+            .iter()
+            .all(|s| !principals(s).contains(&"*".to_owned())),
+        "a source key never admits '*': {grants:#?}"
+    );
+    // Without pre-prod accounts the source key admits the backup account alone.
+    let e = eval(&t, SOURCE, "eu-west-1", &[("PreProdAccountIds", "")]);
+    let key = e.properties("VaultKey").unwrap().unwrap();
+    let named: Vec<String> = key["KeyPolicy"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Sid"] == "CopyDestinationsUseKey")
+        .flat_map(principals)
+        .collect();
+    assert_eq!(named, [BACKUP]);
+
+    // Central and pre-prod keys: the organization, through its id, and only so.
+    for (account, region) in [
+        (BACKUP, "eu-central-1"),
+        (BACKUP, "eu-west-1"),
+        (PREPROD, "eu-west-1"),
+    ] {
+        let grants = copy_grants(&t, account, region);
+        assert_eq!(grants.len(), 1, "{account} {region}: {grants:#?}");
+        assert_eq!(principals(&grants[0]), ["*"]);
+        assert_eq!(
+            grants[0]["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+            json!({"Fn::GetAtt": ["OrgInfo", "OrganizationId"]}),
+            "{account} {region}"
+        );
+    }
+    // No vault, no key: the management account and backup regions where no copy lands.
+    assert!(copy_grants(&t, MANAGEMENT, "eu-west-1").is_empty());
+    assert!(!eval(&t, BACKUP, "us-east-1", &[]).exists("VaultKey"));
+}
