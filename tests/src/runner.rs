@@ -202,6 +202,22 @@ pub async fn run_until_quiet(org: &Org, deliveries: &mut Vec<Delivery>) -> Resul
     )))
 }
 
+/// One batch of visible messages (up to 10, no waiting); empty when the queue is drained.
+pub(crate) async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .map_err(aws(&format!("sqs:ReceiveMessage {queue}")))?;
+    Ok(out.messages.unwrap_or_default())
+}
+
 /// Receives and handles everything visible in one installation's queue.
 async fn drain(installation: &Installation, deliveries: &mut Vec<Delivery>) -> Result<usize> {
     let Some(queue) = &installation.queue_url else {
@@ -210,15 +226,7 @@ async fn drain(installation: &Installation, deliveries: &mut Vec<Delivery>) -> R
     let sqs = installation.sqs();
     let mut handled = 0;
     loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .map_err(aws(&format!("sqs:ReceiveMessage {queue}")))?;
-        let messages = out.messages.unwrap_or_default();
+        let messages = receive_batch(&sqs, queue).await?;
         if messages.is_empty() {
             return Ok(handled);
         }
@@ -291,15 +299,7 @@ pub async fn purge_queues(org: &Org) -> Result<usize> {
         let queue = installation.queue_url.as_deref().unwrap_or_default();
         let sqs = installation.sqs();
         loop {
-            let out = sqs
-                .receive_message()
-                .queue_url(queue)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .map_err(aws("sqs:ReceiveMessage"))?;
-            let messages = out.messages.unwrap_or_default();
+            let messages = receive_batch(&sqs, queue).await?;
             if messages.is_empty() {
                 break;
             }

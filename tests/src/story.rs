@@ -183,15 +183,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
         if let Some(queue) = &installation.notifications_queue_url {
             let sqs = installation.sqs();
             loop {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(queue)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(0)
-                    .send()
-                    .await
-                    .map_err(aws("sqs:ReceiveMessage (notifications)"))?;
-                let messages = out.messages.unwrap_or_default();
+                let messages = crate::runner::receive_batch(&sqs, queue).await?;
                 if messages.is_empty() {
                     break;
                 }
