@@ -7,10 +7,14 @@ use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events");
 
+/// A config file of its own per call: tests run in parallel, and a shared file could be read
+/// while another test rewrites it.
 fn config_file() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("crossvault-explain-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("crossvault.yaml");
+    let path = dir.join(format!("crossvault-{n}.yaml"));
     std::fs::write(
         &path,
         "parameters:\n  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  \
