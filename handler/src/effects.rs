@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_backup::types::Lifecycle as SdkLifecycle;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use crossvault_core::event::Status;
 use crossvault_core::{
     Action, CurrentLifecycle, FactRequest, Facts, Plan, RecoveryPointArn, RetentionDecision,
@@ -16,6 +16,7 @@ use crossvault_core::{
 use crate::aws_error::{self, ErrorClass};
 use crate::batch::EventError;
 use crate::clients::AwsClients;
+use crate::sdk_values::{lifecycle_days, utc};
 
 /// An AWS failure as an event outcome: throttling and service trouble are retried (SQS
 /// redelivery), everything else (access denied, a missing vault or key, bad input) is
@@ -242,20 +243,16 @@ impl Effects<'_> {
             }
         };
         let lifecycle = point.lifecycle.as_ref();
-        let days = |v: Option<i64>| v.filter(|d| *d >= 0).and_then(|d| u32::try_from(d).ok());
         let input = RetentionInput {
             now: Utc::now(),
-            creation_date: point
-                .creation_date
-                .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
-                .ok_or_else(|| {
-                    EventError::Permanent(format!(
-                        "DescribeRecoveryPoint gave no CreationDate for {recovery_point_arn}"
-                    ))
-                })?,
+            creation_date: point.creation_date.as_ref().and_then(utc).ok_or_else(|| {
+                EventError::Permanent(format!(
+                    "DescribeRecoveryPoint gave no CreationDate for {recovery_point_arn}"
+                ))
+            })?,
             current: CurrentLifecycle {
-                delete_after_days: days(lifecycle.and_then(|l| l.delete_after_days)),
-                move_to_cold_storage_after_days: days(
+                delete_after_days: lifecycle_days(lifecycle.and_then(|l| l.delete_after_days)),
+                move_to_cold_storage_after_days: lifecycle_days(
                     lifecycle.and_then(|l| l.move_to_cold_storage_after_days),
                 ),
             },

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod reconcile;
 pub mod resources;
 pub mod runtime;
+pub mod sdk_values;
 
 pub use context::InvocationContext;
 pub use handler::{Handler, HandlerError};

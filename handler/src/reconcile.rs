@@ -10,10 +10,7 @@ use crossvault_core::{CurrentLifecycle, Partition, Region, StackConfig, StorageC
 use crate::batch::EventError;
 use crate::clients::AwsClients;
 use crate::effects::{ActionOutcome, Effects, event_error};
-
-fn to_chrono(d: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())
-}
+use crate::sdk_values::{lifecycle_days, utc};
 
 fn smithy(d: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs(d.timestamp())
@@ -111,12 +108,11 @@ async fn list_recovery_points(
         for rp in page.recovery_points.unwrap_or_default() {
             let (Some(arn), Some(created)) = (
                 rp.recovery_point_arn,
-                rp.creation_date.as_ref().and_then(to_chrono),
+                rp.creation_date.as_ref().and_then(utc),
             ) else {
                 continue;
             };
-            let days = |v: Option<i64>| v.filter(|d| *d >= 0).and_then(|d| u32::try_from(d).ok());
-            let cold_after = days(
+            let cold_after = lifecycle_days(
                 rp.lifecycle
                     .as_ref()
                     .and_then(|l| l.move_to_cold_storage_after_days),
@@ -131,7 +127,7 @@ async fn list_recovery_points(
                     .map_or(Status::Other(String::new()), |s| Status::parse(s.as_str())),
                 storage_class: inferred_storage_class(created, now, cold_after),
                 lifecycle: CurrentLifecycle {
-                    delete_after_days: days(
+                    delete_after_days: lifecycle_days(
                         rp.lifecycle.as_ref().and_then(|l| l.delete_after_days),
                     ),
                     move_to_cold_storage_after_days: cold_after,

@@ -114,9 +114,7 @@ impl VaultLock {
                 locked: out.locked.unwrap_or(false),
                 min_retention_days: out.min_retention_days,
                 max_retention_days: out.max_retention_days,
-                lock_date: out
-                    .lock_date
-                    .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
+                lock_date: out.lock_date.as_ref().and_then(crate::sdk_values::utc),
             })),
             Err(e) if aws_error::classify(&e) == ErrorClass::NotFound => Ok(None),
             Err(e) => Err(ResourceError::aws("backup:DescribeBackupVault", e)),
