@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use aws_sdk_backup::types::Lifecycle as SdkLifecycle;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::Utc;
 use crossvault_core::event::Status;
 use crossvault_core::{
     Action, CurrentLifecycle, FactRequest, Facts, Plan, RecoveryPointArn, RetentionDecision,
@@ -16,6 +15,7 @@ use crossvault_core::{
 use crate::aws_error::{self, ErrorClass};
 use crate::batch::EventError;
 use crate::clients::AwsClients;
+use crate::clock::Clock;
 use crate::sdk_values::{lifecycle_days, utc};
 
 /// An AWS failure as an event outcome: throttling and service trouble are retried (SQS
@@ -67,6 +67,7 @@ pub enum ActionOutcome {
 pub struct Effects<'a> {
     pub clients: &'a AwsClients,
     pub config: &'a StackConfig,
+    pub clock: &'a dyn Clock,
 }
 
 impl Effects<'_> {
@@ -244,7 +245,7 @@ impl Effects<'_> {
         };
         let lifecycle = point.lifecycle.as_ref();
         let input = RetentionInput {
-            now: Utc::now(),
+            now: self.clock.now(),
             creation_date: point.creation_date.as_ref().and_then(utc).ok_or_else(|| {
                 EventError::Permanent(format!(
                     "DescribeRecoveryPoint gave no CreationDate for {recovery_point_arn}"

@@ -9,6 +9,7 @@
 pub mod aws_error;
 pub mod batch;
 pub mod clients;
+pub mod clock;
 pub mod context;
 pub mod custom_resource;
 pub mod dead_letter;

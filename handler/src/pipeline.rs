@@ -1,13 +1,13 @@
 //! AWS Backup events and the reconcile, end to end: parse, ask the core which facts it needs,
 //! gather them, decide, execute.
 
-use chrono::Utc;
 use crossvault_core::{BackupEvent, Region, StackConfig, decide, facts_needed};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::batch::EventError;
 use crate::clients::AwsClients;
+use crate::clock::{self, Clock};
 use crate::context::InvocationContext;
 use crate::effects::{ActionOutcome, Effects};
 use crate::handler::BackupEvents;
@@ -16,6 +16,7 @@ pub struct Pipeline {
     clients: std::sync::Arc<AwsClients>,
     config: StackConfig,
     region: Region,
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 impl Pipeline {
@@ -24,7 +25,14 @@ impl Pipeline {
             clients,
             config,
             region,
+            clock: clock::system(),
         }
+    }
+
+    /// The same pipeline deciding by `clock` (tests against an emulator with its own time).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn config(&self) -> &StackConfig {
@@ -38,6 +46,7 @@ impl Pipeline {
         let effects = Effects {
             clients: &self.clients,
             config: &self.config,
+            clock: self.clock.as_ref(),
         };
         let request = facts_needed(&event, &self.config);
         let facts = effects.gather(&request).await?;
@@ -48,7 +57,13 @@ impl Pipeline {
     }
 
     pub async fn reconcile_now(&self) -> Result<crate::reconcile::ReconcileReport, EventError> {
-        crate::reconcile::run(&self.clients, &self.config, &self.region, Utc::now()).await
+        crate::reconcile::run(
+            &self.clients,
+            &self.config,
+            &self.region,
+            self.clock.as_ref(),
+        )
+        .await
     }
 }
 

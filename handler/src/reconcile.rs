@@ -9,6 +9,7 @@ use crossvault_core::{CurrentLifecycle, Partition, Region, StackConfig, StorageC
 
 use crate::batch::EventError;
 use crate::clients::AwsClients;
+use crate::clock::Clock;
 use crate::effects::{ActionOutcome, Effects, event_error};
 use crate::sdk_values::{lifecycle_days, utc};
 
@@ -42,8 +43,9 @@ pub async fn run(
     clients: &AwsClients,
     config: &StackConfig,
     region: &Region,
-    now: DateTime<Utc>,
+    clock: &dyn Clock,
 ) -> Result<ReconcileReport, EventError> {
+    let now = clock.now();
     let since = now - Duration::hours(i64::from(config.reconcile_lookback_hours));
     let mut input = ReconcileInput {
         now,
@@ -53,7 +55,11 @@ pub async fn run(
         copy_jobs: list_copy_jobs(clients, config, since).await?,
         resource_tags: Default::default(),
     };
-    let effects = Effects { clients, config };
+    let effects = Effects {
+        clients,
+        config,
+        clock,
+    };
     for arn in reconcile::facts_needed(&input, config) {
         let tags = effects.resource_tags(&arn).await?;
         input.resource_tags.insert(arn, tags);

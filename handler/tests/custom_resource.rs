@@ -475,10 +475,10 @@ async fn no_echo_is_honoured_and_the_secret_is_never_logged() {
     );
 }
 
-/// Every request in ../shared/fixtures/cfn, through the real kinds, answered over HTTP.
+/// Every request in tests/fixtures/cfn, through the real kinds, answered over HTTP.
 #[tokio::test]
 async fn shared_fixtures() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/cfn");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/cfn");
     let describe = mock!(aws_sdk_backup::Client::describe_region_settings).then_output(|| {
         DescribeRegionSettingsOutput::builder()
             .resource_type_opt_in_preference("RDS", true)
@@ -498,7 +498,7 @@ async fn shared_fixtures() {
         .then_output(|| UpdateRegionSettingsOutput::builder().build());
     let backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, &[&describe, &update]);
     let mut seen = 0;
-    for entry in std::fs::read_dir(dir).expect("../shared/fixtures/cfn exists beside the repo") {
+    for entry in std::fs::read_dir(dir).expect("tests/fixtures/cfn exists") {
         let path = entry.unwrap().path();
         let server = accepting_server().await;
         let mut req: Value =

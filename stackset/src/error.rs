@@ -28,7 +28,7 @@ pub enum CliError {
     #[diagnostic(
         code(crossvault::bad_json),
         help(
-            "`crossvault invoke` and `explain` take one event as a JSON document, e.g. a file from ../shared/fixtures"
+            "`crossvault invoke` and `explain` take one event as a JSON document, e.g. a file from tests/fixtures/events in the crossvault repository"
         )
     )]
     BadJson {

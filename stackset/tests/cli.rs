@@ -125,7 +125,7 @@ async fn invoke_answers_a_custom_resource_request_over_http() {
         .await;
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/cfn/delete-after-failed-create.json"
+        "/../tests/fixtures/cfn/delete-after-failed-create.json"
     );
     let mut event: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();

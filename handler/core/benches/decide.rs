@@ -9,10 +9,7 @@ use std::time::Instant;
 use crossvault_core::{Facts, StackConfig, decide_json};
 use serde_json::Value;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/events"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/events");
 const TARGET_NS: f64 = 50_000.0;
 
 fn config() -> StackConfig {

@@ -9,7 +9,7 @@ use super::*;
 
 const TEMPLATE: &str = include_str!("../../../template/crossvault.yaml");
 /// The shared sample events (read at run time, as the core's fixture tests do).
-const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events");
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/events");
 
 const BACKUP: &str = "222222222222";
 const PREPROD: &str = "333333333333";
@@ -1058,4 +1058,47 @@ fn each_roles_key_policy_admits_whom_it_must() {
     // No vault, no key: the management account and backup regions where no copy lands.
     assert!(copy_grants(&t, MANAGEMENT, "eu-west-1").is_empty());
     assert!(!eval(&t, BACKUP, "us-east-1", &[]).exists("VaultKey"));
+}
+
+/// One rule for vault names: what the template's parameters admit is exactly what the
+/// handler's parser (`VaultName`, the Backup API's `BackupVaultName` pattern) admits, so a
+/// stack that deploys never hands the handler a name it rejects.
+#[test]
+fn vault_name_parameters_admit_exactly_what_the_handler_parses() {
+    let samples = [
+        "crossvault",
+        "Default",
+        "prod_vault-2",
+        "ab",
+        "a",
+        "has.dot",
+        "has space",
+        "vault/1",
+        "ümlaut",
+        &"x".repeat(32),
+        &"x".repeat(33),
+        &"x".repeat(50),
+        &"x".repeat(51),
+    ];
+    for name in ["VaultName", "SourceVaultName"] {
+        let re = allowed_pattern(name);
+        for s in samples {
+            // VaultName also names IAM roles and the Lambda, so it is shorter: the parameter may
+            // be stricter than the parser, never looser.
+            let parses = crossvault_core::VaultName::new(s).is_ok();
+            let admitted = re.is_match(s);
+            if name == "SourceVaultName" {
+                assert_eq!(
+                    admitted, parses,
+                    "{name} admits {s:?}: {admitted}, parser: {parses}"
+                );
+            } else {
+                assert!(
+                    !admitted || parses,
+                    "{name} admits {s:?} but the handler rejects it"
+                );
+            }
+        }
+        assert!(!re.is_match("has.dot"), "{name} must refuse '.'");
+    }
 }

@@ -13,10 +13,7 @@ pub const PREPROD: &str = "333333333333";
 pub const COPY_ROLE: &str = "arn:aws:iam::111111111111:role/crossvault-copy";
 pub const BACKUP_COPY_ROLE: &str = "arn:aws:iam::222222222222:role/crossvault-copy";
 
-pub const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/events"
-);
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/events");
 
 /// The fixture file names.
 pub const FIXTURE_NAMES: &[&str] = &[
