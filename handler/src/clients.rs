@@ -67,6 +67,11 @@ impl AwsClients {
         }
     }
 
+    /// The configuration the clients were built from (for clients built on first use).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
     pub fn region(&self) -> Option<&str> {
         self.config.region().map(Region::as_ref)
     }

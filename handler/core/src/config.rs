@@ -63,7 +63,17 @@ pub mod vars {
     pub const RECONCILE_LOOKBACK_HOURS: &str = "CROSSVAULT_RECONCILE_LOOKBACK_HOURS";
     /// `error|warn|info|debug` (default info).
     pub const LOG_LEVEL: &str = "CROSSVAULT_LOG_LEVEL";
+    /// The central vault's Vault Lock minimum retention ("" = no lock).
+    pub const LOCK_MIN_RETENTION_DAYS: &str = "CROSSVAULT_LOCK_MIN_RETENTION_DAYS";
+    /// The central vault's Vault Lock maximum retention ("" = none).
+    pub const LOCK_MAX_RETENTION_DAYS: &str = "CROSSVAULT_LOCK_MAX_RETENTION_DAYS";
+    /// The Organizations management account ("" = none).
+    pub const MANAGEMENT_ACCOUNT_ID: &str = "CROSSVAULT_MANAGEMENT_ACCOUNT_ID";
 }
+
+/// How many pre-prod accounts the template's Conditions can tell apart (they compare the list
+/// item by item; `Fn::Split` cannot search it).
+pub const MAX_PREPROD_ACCOUNTS: usize = 5;
 
 /// What this stack instance is, worked out by the template's Conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,6 +188,12 @@ pub struct StackConfig {
     pub reconcile_lookback_hours: u32,
     /// `CROSSVAULT_LOG_LEVEL` (default info)
     pub log_level: LogLevel,
+    /// `CROSSVAULT_LOCK_MIN_RETENTION_DAYS` (the central vault's lock; none = unlocked)
+    pub lock_min_retention_days: Option<u32>,
+    /// `CROSSVAULT_LOCK_MAX_RETENTION_DAYS`
+    pub lock_max_retention_days: Option<u32>,
+    /// `CROSSVAULT_MANAGEMENT_ACCOUNT_ID`
+    pub management_account_id: Option<AccountId>,
 }
 
 impl StackConfig {
@@ -226,6 +242,9 @@ impl StackConfig {
                     _ => Err("one of error, warn, info, debug".to_owned()),
                 }
             })?,
+            lock_min_retention_days: r.optional(vars::LOCK_MIN_RETENTION_DAYS, days)?,
+            lock_max_retention_days: r.optional(vars::LOCK_MAX_RETENTION_DAYS, days)?,
+            management_account_id: r.optional(vars::MANAGEMENT_ACCOUNT_ID, id::<AccountId>)?,
         };
         config.validate()?;
         Ok(config)
@@ -286,7 +305,10 @@ impl StackConfig {
                 ),
             });
         }
-        if matches!(self.role, Role::Source | Role::Backup) && self.copy_role_arn.is_none() {
+        // The backup account starts copy jobs only to forward two-hop types.
+        let starts_copies = self.role == Role::Source
+            || (self.role == Role::Backup && !self.two_hop_resource_types.is_empty());
+        if starts_copies && self.copy_role_arn.is_none() {
             return Err(ConfigError::Inconsistent {
                 var: vars::COPY_ROLE_ARN,
                 problem: format!(
@@ -294,6 +316,67 @@ impl StackConfig {
                     self.role
                 ),
             });
+        }
+        self.validate_deployment()
+    }
+
+    /// What would deploy and then fail later or silently: refused at start-up, and through the
+    /// template's configuration check before anything is deployed.
+    fn validate_deployment(&self) -> Result<(), ConfigError> {
+        if self.preprod_account_ids.len() > MAX_PREPROD_ACCOUNTS {
+            return Err(ConfigError::Inconsistent {
+                var: vars::PREPROD_ACCOUNT_IDS,
+                problem: format!(
+                    "lists {} accounts; at most {MAX_PREPROD_ACCOUNTS} are supported (a 6th \
+                     would be treated as a source account and have its backups copied away)",
+                    self.preprod_account_ids.len()
+                ),
+            });
+        }
+        if let Some(management) = &self.management_account_id {
+            if *management == self.backup_account_id {
+                return Err(ConfigError::Inconsistent {
+                    var: vars::MANAGEMENT_ACCOUNT_ID,
+                    problem: format!(
+                        "{management} is also {}: the management account's stack would take \
+                         the backup role and never turn on cross-account backup",
+                        vars::BACKUP_ACCOUNT_ID
+                    ),
+                });
+            }
+            if self.preprod_account_ids.contains(management) {
+                return Err(ConfigError::Inconsistent {
+                    var: vars::MANAGEMENT_ACCOUNT_ID,
+                    problem: format!(
+                        "{management} is also in {}: the management account's stack would take \
+                         the pre-prod role and never turn on cross-account backup",
+                        vars::PREPROD_ACCOUNT_IDS
+                    ),
+                });
+            }
+        }
+        if let Some(min) = self.lock_min_retention_days {
+            let max = self.lock_max_retention_days;
+            let days = self.copy_delete_after_days;
+            if days < min || max.is_some_and(|max| days > max) {
+                return Err(ConfigError::Inconsistent {
+                    var: vars::COPY_DELETE_AFTER_DAYS,
+                    problem: format!(
+                        "{days} days lies outside the central vault's Vault Lock range {min}..{} \
+                         days, so AWS Backup would refuse every copy into it; make the lock \
+                         range include it",
+                        max.map_or("unbounded".to_owned(), |m| m.to_string())
+                    ),
+                });
+            }
+            if let Some(max) = max
+                && max < min
+            {
+                return Err(ConfigError::Inconsistent {
+                    var: vars::LOCK_MAX_RETENTION_DAYS,
+                    problem: format!("{max} is below {} {min}", vars::LOCK_MIN_RETENTION_DAYS),
+                });
+            }
         }
         Ok(())
     }
@@ -587,6 +670,69 @@ mod tests {
         assert!(matches!(
             with(&[(vars::COPY_ROLE_ARN, "crossvault-copy")]),
             Err(ConfigError::Invalid { var, .. }) if var == vars::COPY_ROLE_ARN
+        ));
+    }
+
+    #[test]
+    fn deployments_that_would_fail_later_are_refused() {
+        let six = "333333333301,333333333302,333333333303,333333333304,333333333305,333333333306";
+        let e = with(&[(vars::PREPROD_ACCOUNT_IDS, six)]).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Inconsistent { var, problem } if *var == vars::PREPROD_ACCOUNT_IDS && problem.contains("lists 6 accounts")),
+            "{e}"
+        );
+        assert!(
+            with(&[(vars::PREPROD_ACCOUNT_IDS, &six[..64])]).is_ok(),
+            "five"
+        );
+        let e = with(&[(vars::MANAGEMENT_ACCOUNT_ID, "222222222222")]).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Inconsistent { var, .. } if *var == vars::MANAGEMENT_ACCOUNT_ID),
+            "{e}"
+        );
+        let e = with(&[
+            (vars::PREPROD_ACCOUNT_IDS, "333333333333"),
+            (vars::MANAGEMENT_ACCOUNT_ID, "333333333333"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("pre-prod role"), "{e}");
+        assert!(with(&[(vars::MANAGEMENT_ACCOUNT_ID, "999999999999")]).is_ok());
+        // Vault Lock range against the copies' retention (35 by default), at both bounds.
+        assert!(with(&[(vars::LOCK_MIN_RETENTION_DAYS, "35")]).is_ok());
+        let e = with(&[(vars::LOCK_MIN_RETENTION_DAYS, "36")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("outside the central vault's Vault Lock range 36..unbounded"),
+            "{e}"
+        );
+        assert!(
+            with(&[
+                (vars::LOCK_MIN_RETENTION_DAYS, "7"),
+                (vars::LOCK_MAX_RETENTION_DAYS, "35")
+            ])
+            .is_ok()
+        );
+        let e = with(&[
+            (vars::LOCK_MIN_RETENTION_DAYS, "7"),
+            (vars::LOCK_MAX_RETENTION_DAYS, "34"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("7..34"), "{e}");
+        assert!(
+            with(&[(vars::LOCK_MAX_RETENTION_DAYS, "1")]).is_ok(),
+            "no lock, no range"
+        );
+    }
+
+    #[test]
+    fn the_backup_role_needs_a_copy_role_only_to_forward_two_hop_types() {
+        let backup = [(vars::ROLE, "backup"), (vars::COPY_ROLE_ARN, "")];
+        assert!(with(&backup).is_ok());
+        let mut two_hop = backup.to_vec();
+        two_hop.push((vars::TWO_HOP_RESOURCE_TYPES, "EBS"));
+        assert!(matches!(
+            with(&two_hop),
+            Err(ConfigError::Inconsistent { var, .. }) if var == vars::COPY_ROLE_ARN
         ));
     }
 

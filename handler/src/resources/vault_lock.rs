@@ -3,7 +3,8 @@
 //! Governance mode (no `ChangeableForDays`) can be removed, so Delete removes it. Compliance
 //! mode becomes immutable once its cooling-off period ends: then nobody, not even AWS, can
 //! remove or change it, and Delete answers SUCCESS with a reason saying the lock stays — a
-//! stack stuck in DELETE_FAILED over something that cannot be undone helps no one.
+//! stack stuck in DELETE_FAILED over something that cannot be undone helps no one. With
+//! `RetainOnDelete` (crossvault's own central vaults) Delete never removes a lock.
 
 use chrono::{DateTime, Utc};
 
@@ -174,6 +175,14 @@ impl VaultLock {
 
     async fn remove(&self, req: &Request) -> Result<Outcome, ResourceError> {
         let vault = vault_name(&req.props())?;
+        if req.props().bool_or("RetainOnDelete", false)? {
+            // Removing a lock weakens the vault's protection: never a side effect of deleting or
+            // changing a stack. A role exempt from the vault's deny statement can remove a
+            // governance lock deliberately.
+            return Ok(Outcome::with_note(format!(
+                "the lock on vault {vault} stays (RetainOnDelete)"
+            )));
+        }
         let Some(current) = self.current(&vault).await? else {
             return Ok(Outcome::with_note(format!(
                 "vault {vault} is gone; no lock to remove"

@@ -3,7 +3,8 @@
 //!
 //! The vault's owner may have statements of their own. crossvault recognises its statements by
 //! their Sid prefix, replaces only those on Create/Update, and removes only those on Delete;
-//! everything else in the policy is left exactly as it was.
+//! everything else in the policy is left exactly as it was. With `RetainOnDelete` (the vaults
+//! crossvault creates, which outlive the stack) Delete leaves the policy in place.
 
 use serde_json::{Map, Value, json};
 
@@ -193,6 +194,13 @@ impl VaultPolicy {
 
     async fn remove(&self, req: &Request) -> Result<Outcome, ResourceError> {
         let vault = vault_name(&req.props())?;
+        if req.props().bool_or("RetainOnDelete", false)? {
+            // A vault crossvault created is retained with its recovery points; its policy (the
+            // copy-target pin, the deny-weakening statements) keeps protecting them.
+            return Ok(Outcome::with_note(format!(
+                "policy of vault {vault} retained with the vault"
+            )));
+        }
         let Some(existing) = self.current(&vault).await? else {
             return Ok(Outcome::with_note(format!(
                 "vault {vault} or its policy is gone; nothing to remove"
