@@ -5,24 +5,27 @@
 //! `crossvault plan` uses), and what the evaluation says exists is created through the real
 //! APIs from its resolved properties:
 //!
-//! - custom resources (`Custom::OrganizationInfo`, `Custom::BackupRegionSettings`,
-//!   `Custom::BackupGlobalSettings`, ...) run through the handler's own custom-resource
-//!   `Engine`, which answers over HTTP to a local `ResponseURL`, exactly as in AWS; their
-//!   `Data` fills the template's `!GetAtt` on them (the organization id in vault policies);
-//! - `AWS::Backup::BackupVault`: `CreateBackupVault`, its `AccessPolicy` with
-//!   `PutBackupVaultAccessPolicy`, its `LockConfiguration` with `PutBackupVaultLockConfiguration`;
+//! - custom resources run through the handler's own custom-resource `Engine`, which answers over
+//!   HTTP to a local `ResponseURL`, exactly as in AWS, in dependency order (a resource whose
+//!   properties read another's attributes runs after it), and the first FAILED one stops the
+//!   install as it stops a stack. That includes the vault keys (`Custom::VaultKey`, real keys in
+//!   the test bed's KMS), the vaults (`Custom::BackupVault`), their policies and locks, and the
+//!   configuration check (`Custom::HandlerConfiguration`, given the environment the template
+//!   gives the function); their `Data` fills the template's `!GetAtt` on them;
 //! - `AWS::SQS::Queue`, `AWS::Events::Rule` (the template's resolved `EventPattern`, targeting
 //!   the queue), `AWS::SNS::Topic`;
 //! - the handler's configuration: `HandlerFunction`'s `Environment`, evaluated for this
 //!   account and region, parsed by `StackConfig::from_iter` as the Lambda would.
 //!
-//! Not created, because the test bed cannot or need not: KMS keys (no key policies are
-//! emulated; vaults use the test bed's default key, so `EncryptionKeyArn` is left out), IAM
-//! roles (not checked by the test bed; the ARNs the template resolves are used as they are),
-//! the Lambda function, its log group, alarm and event source mapping (the runner delivers the
-//! queue's messages to the handler library instead), the reconcile schedule (tests call
-//! `reconcile_now`). moto's own CloudFormation runs neither custom resources nor
-//! `AWS::Backup::*` resources, which is why the harness does this itself.
+//! [`uninstall`] plays the stack's deletion: every custom resource gets its Delete (the vaults,
+//! keys, policies and locks are retained by their kinds), queues, rules and topics are deleted.
+//!
+//! Not created, because the test bed cannot or need not: IAM roles (not checked by the test
+//! bed; the ARNs the template resolves are used as they are), the Lambda function, its log
+//! group, alarm and event source mapping (the runner delivers the queue's messages to the
+//! handler library instead), the reconcile schedule (tests call `reconcile_now`). moto's own
+//! CloudFormation runs neither custom resources nor `AWS::Backup::*` resources, which is why
+//! the harness does this itself.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -34,8 +37,10 @@ use crossvault_handler::clients::AwsClients;
 use crossvault_handler::context::InvocationContext;
 use crossvault_handler::custom_resource::{DeliveryPolicy, Engine, EngineOptions, Status};
 use crossvault_handler::pipeline::Pipeline;
+use crossvault_handler::resources::handler_configuration::HandlerConfiguration;
 use crossvault_stackset::template::{
-    Evaluation, Pseudo, Template, custom_resources, event_rules, handler_environment,
+    CustomResource, Evaluation, Pseudo, Template, custom_resource_with, custom_resources,
+    event_rules, handler_environment,
 };
 use serde_json::{Map, Value, json};
 
@@ -61,6 +66,10 @@ pub struct CustomResourceRun {
     pub status: String,
     pub reason: Option<String>,
     pub data: Map<String, Value>,
+    /// The physical id CloudFormation keeps for it (later Updates and the Delete carry it).
+    pub physical_resource_id: String,
+    /// The properties it was last sent.
+    pub properties: Value,
 }
 
 /// crossvault in one account and region.
@@ -84,6 +93,16 @@ pub struct Installation {
     pub custom_resources: Vec<CustomResourceRun>,
     /// What was created, one line each, for the story.
     pub created: Vec<String>,
+    /// What CloudFormation would delete with the stack (everything but the custom resources).
+    deletable: Deletable,
+}
+
+/// The resources a stack's deletion removes.
+#[derive(Debug, Clone, Default)]
+struct Deletable {
+    queue_urls: Vec<String>,
+    rule_names: Vec<String>,
+    topic_arns: Vec<String>,
 }
 
 impl std::fmt::Debug for Installation {
@@ -162,6 +181,153 @@ pub struct Overrides {
     pub central_vault_org_id: Option<String>,
 }
 
+/// The handler's custom-resource engine as the Lambda builds it, except that the configuration
+/// check reads `environment` (the function's environment as the template sets it).
+fn engine(clients: &AwsClients, environment: &BTreeMap<String, String>) -> Engine {
+    let environment = environment.clone();
+    let configuration =
+        HandlerConfiguration::with_environment(Arc::new(move || environment.clone()));
+    crossvault_handler::resources::with_configuration(clients, configuration)
+        .into_iter()
+        .fold(
+            Engine::new(
+                crossvault_handler::runtime::http_client(),
+                EngineOptions {
+                    response_reserve: Duration::from_secs(2),
+                    delivery: DeliveryPolicy {
+                        attempt_timeout: Duration::from_secs(5),
+                        first_backoff: Duration::from_millis(50),
+                        max_backoff: Duration::from_millis(500),
+                    },
+                },
+            ),
+            Engine::register,
+        )
+}
+
+/// One custom-resource request, answered through the engine to the stand-in's ResponseURL;
+/// what arrived there is what CloudFormation would read.
+#[allow(clippy::too_many_arguments)]
+async fn request(
+    cfn: &CloudFormationStandIn,
+    engine: &Engine,
+    account_id: &str,
+    region: &str,
+    request_type: &str,
+    logical_id: &str,
+    resource_type: &str,
+    properties: &Value,
+    previous: Option<&CustomResourceRun>,
+) -> Result<CustomResourceRun> {
+    let where_ = format!("{account_id}/{region}");
+    let n = cfn.next_request_id();
+    let path = format!("/cfn/{account_id}/{region}/{logical_id}/{n}");
+    let mut request = json!({
+        "RequestType": request_type,
+        "ServiceToken": properties.get("ServiceToken").cloned().unwrap_or(Value::Null),
+        "ResponseURL": format!("{}{path}", cfn.server.uri()),
+        "StackId": format!("arn:aws:cloudformation:{region}:{account_id}:stack/crossvault/00000000-0000-0000-0000-{n:012}"),
+        "RequestId": format!("crossvault-tests-{n}"),
+        "LogicalResourceId": logical_id,
+        "ResourceType": resource_type,
+        "ResourceProperties": properties,
+    });
+    if let Some(previous) = previous {
+        request["PhysicalResourceId"] = json!(previous.physical_resource_id);
+        if request_type == "Update" {
+            request["OldResourceProperties"] = previous.properties.clone();
+        }
+    }
+    let answer = engine
+        .handle(&request, &InvocationContext::local(Duration::from_secs(60)))
+        .await
+        .map_err(|e| err(format!("{where_}: {logical_id} was not answered: {e}")))?;
+    let body = cfn.answer_at(&path).await.ok_or_else(|| {
+        err(format!(
+            "{where_}: {logical_id}: the engine says {:?} but nothing arrived at the ResponseURL",
+            answer.status
+        ))
+    })?;
+    let status = body["Status"].as_str().unwrap_or_default().to_owned();
+    debug_assert_eq!(status == "SUCCESS", answer.status == Status::Success);
+    Ok(CustomResourceRun {
+        logical_id: logical_id.to_owned(),
+        resource_type: resource_type.to_owned(),
+        status,
+        reason: body
+            .get("Reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        data: body
+            .get("Data")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        physical_resource_id: body["PhysicalResourceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        properties: properties.clone(),
+    })
+}
+
+/// The custom resources in the order CloudFormation creates them: a resource whose properties
+/// read another's attributes (`!GetAtt VaultKey.KeyArn`) after it; otherwise OrganizationInfo
+/// first, then by logical id.
+fn creation_order(customs: Vec<CustomResource>) -> Result<Vec<CustomResource>> {
+    let ids: Vec<String> = customs.iter().map(|c| c.logical_id.clone()).collect();
+    let mut pending: Vec<(CustomResource, Vec<String>)> = customs
+        .into_iter()
+        .map(|c| {
+            let mut needs = Vec::new();
+            references(&c.properties, &mut needs);
+            needs.retain(|n| ids.contains(n) && *n != c.logical_id);
+            (c, needs)
+        })
+        .collect();
+    pending.sort_by_key(|(c, _)| {
+        (
+            c.resource_type != "Custom::OrganizationInfo",
+            c.logical_id.clone(),
+        )
+    });
+    let mut ordered: Vec<CustomResource> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|(_, needs)| {
+                needs
+                    .iter()
+                    .all(|n| ordered.iter().any(|o| o.logical_id == *n))
+            })
+            .ok_or_else(|| {
+                err(format!(
+                    "custom resources depend on each other in a cycle: {:?}",
+                    pending
+                        .iter()
+                        .map(|(c, _)| &c.logical_id)
+                        .collect::<Vec<_>>()
+                ))
+            })?;
+        ordered.push(pending.remove(ready).0);
+    }
+    Ok(ordered)
+}
+
+/// Logical ids a value refers to with `!GetAtt` or `!Ref`.
+fn references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some((id, _)) = get_att(map) {
+                out.push(id);
+            }
+            map.values().for_each(|v| references(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
 /// Installs crossvault into `account_id`/`region` with the StackSet `params`.
 pub async fn install(
     cfn: &CloudFormationStandIn,
@@ -178,189 +344,10 @@ pub async fn install(
     let where_ = format!("{account_id}/{region}");
     let clients = Arc::new(AwsClients::from_config(sdk.clone()));
     let mut created = Vec::new();
-
-    // 1. Custom resources, OrganizationInfo first: the others (and the vault policies) use
-    //    its attributes.
-    let mut runs = Vec::new();
+    let mut deletable = Deletable::default();
     let mut attributes: BTreeMap<(String, String), Value> = BTreeMap::new();
-    let mut customs = custom_resources(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
-    customs.sort_by_key(|c| {
-        (
-            c.resource_type != "Custom::OrganizationInfo",
-            c.logical_id.clone(),
-        )
-    });
-    let engine = crossvault_handler::resources::all(&clients)
-        .into_iter()
-        .fold(
-            Engine::new(
-                crossvault_handler::runtime::http_client(),
-                EngineOptions {
-                    response_reserve: Duration::from_secs(2),
-                    delivery: DeliveryPolicy {
-                        attempt_timeout: Duration::from_secs(5),
-                        first_backoff: Duration::from_millis(50),
-                        max_backoff: Duration::from_millis(500),
-                    },
-                },
-            ),
-            Engine::register,
-        );
-    for custom in customs {
-        let properties = substitute(custom.properties.clone(), &attributes);
-        let unresolved = unresolved(&properties);
-        if !unresolved.is_empty() {
-            return Err(err(format!(
-                "{where_}: {} ({}) has values only CloudFormation could know: {}",
-                custom.logical_id,
-                custom.resource_type,
-                unresolved.join(", ")
-            )));
-        }
-        let n = cfn.next_request_id();
-        let path = format!("/cfn/{account_id}/{region}/{}/{n}", custom.logical_id);
-        let request = json!({
-            "RequestType": "Create",
-            "ServiceToken": properties.get("ServiceToken").cloned().unwrap_or(Value::Null),
-            "ResponseURL": format!("{}{path}", cfn.server.uri()),
-            "StackId": format!("arn:aws:cloudformation:{region}:{account_id}:stack/crossvault/00000000-0000-0000-0000-{n:012}"),
-            "RequestId": format!("crossvault-tests-{n}"),
-            "LogicalResourceId": custom.logical_id,
-            "ResourceType": custom.resource_type,
-            "ResourceProperties": properties,
-        });
-        let answer = engine
-            .handle(&request, &InvocationContext::local(Duration::from_secs(60)))
-            .await
-            .map_err(|e| {
-                err(format!(
-                    "{where_}: {} was not answered: {e}",
-                    custom.logical_id
-                ))
-            })?;
-        // What CloudFormation would read: the body that arrived at the ResponseURL.
-        let body = cfn.answer_at(&path).await.ok_or_else(|| {
-            err(format!(
-                "{where_}: {}: the engine says {:?} but nothing arrived at the ResponseURL",
-                custom.logical_id, answer.status
-            ))
-        })?;
-        let status = body["Status"].as_str().unwrap_or_default().to_owned();
-        let data = body
-            .get("Data")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for (k, v) in &data {
-            attributes.insert((custom.logical_id.clone(), k.clone()), v.clone());
-        }
-        debug_assert_eq!(status == "SUCCESS", answer.status == Status::Success);
-        runs.push(CustomResourceRun {
-            logical_id: custom.logical_id.clone(),
-            resource_type: custom.resource_type.clone(),
-            status,
-            reason: body
-                .get("Reason")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            data,
-        });
-    }
-    if let Some(failed) = runs.iter().find(|r| r.status != "SUCCESS") {
-        return Err(err(format!(
-            "{where_}: custom resource {} ({}) FAILED: {}",
-            failed.logical_id,
-            failed.resource_type,
-            failed.reason.as_deref().unwrap_or("(no reason)")
-        )));
-    }
 
-    // 2. Vaults.
-    let backup = aws_sdk_backup::Client::new(&sdk);
-    let mut vault_name = None;
-    for resource in eval
-        .resources
-        .iter()
-        .filter(|r| r.resource_type == "AWS::Backup::BackupVault")
-    {
-        let mut props = properties(&eval, &resource.logical_id, &attributes)?;
-        // KMS is not emulated: the vault takes the test bed's default key.
-        if let Some(map) = props.as_object_mut() {
-            map.remove("EncryptionKeyArn");
-        }
-        if let (Some(org), Some(policy)) = (
-            overrides.central_vault_org_id.as_ref(),
-            props.get_mut("AccessPolicy"),
-        ) && resource.logical_id == "CentralVault"
-        {
-            *policy = replace_org_id(policy.take(), org);
-        }
-        check_resolved(&where_, &resource.logical_id, &props)?;
-        let name = props["BackupVaultName"]
-            .as_str()
-            .ok_or_else(|| {
-                err(format!(
-                    "{where_}: {} has no BackupVaultName",
-                    resource.logical_id
-                ))
-            })?
-            .to_owned();
-        match backup
-            .create_backup_vault()
-            .backup_vault_name(&name)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_already_exists_exception()) => {}
-            Err(e) => {
-                return Err(aws(&format!("{where_}: backup:CreateBackupVault {name}"))(
-                    e,
-                ));
-            }
-        }
-        let mut line = format!("vault {name} ({})", resource.logical_id);
-        if let Some(policy) = props.get("AccessPolicy") {
-            backup
-                .put_backup_vault_access_policy()
-                .backup_vault_name(&name)
-                .policy(policy.to_string())
-                .send()
-                .await
-                .map_err(aws(&format!(
-                    "{where_}: backup:PutBackupVaultAccessPolicy {name}"
-                )))?;
-            let sids: Vec<&str> = policy["Statement"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|s| s["Sid"].as_str())
-                .collect();
-            line.push_str(&format!(", policy {}", sids.join("+")));
-        }
-        if let Some(lock) = props.get("LockConfiguration") {
-            let mut put = backup
-                .put_backup_vault_lock_configuration()
-                .backup_vault_name(&name)
-                .min_retention_days(number(&lock["MinRetentionDays"]).unwrap_or(1));
-            if let Some(max) = number(&lock["MaxRetentionDays"]) {
-                put = put.max_retention_days(max);
-            }
-            if let Some(days) = number(&lock["ChangeableForDays"]) {
-                put = put.changeable_for_days(days);
-            }
-            put.send().await.map_err(aws(&format!(
-                "{where_}: backup:PutBackupVaultLockConfiguration {name}"
-            )))?;
-            line.push_str(&format!(", Vault Lock {lock}"));
-        }
-        created.push(line);
-        vault_name = Some(name);
-    }
-
-    // 3. Queues (dead-letter queue first), rules, topic.
+    // 1. Queues (dead-letter queue first): the handler's environment names the DLQ.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut queue_urls: BTreeMap<String, (String, String)> = BTreeMap::new(); // logical id -> (url, arn)
     let mut queues: Vec<_> = eval
@@ -397,12 +384,95 @@ pub async fn install(
             .unwrap_or_default();
         let arn = queue_arn(&sqs, &url).await?;
         created.push(format!("queue {name} ({id})"));
+        deletable.queue_urls.push(url.clone());
         // What `!Ref` and `!GetAtt .Arn` of the queue give, for the handler's environment.
         attributes.insert((id.clone(), "Ref".to_owned()), Value::String(url.clone()));
         attributes.insert((id.clone(), "Arn".to_owned()), Value::String(arn.clone()));
         queue_urls.insert(id.clone(), (url, arn));
     }
 
+    // 2. The handler's environment, as the template wires it (the configuration check and the
+    //    pipeline read it).
+    let raw_env = handler_environment(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
+    let mut environment = BTreeMap::new();
+    for (key, value) in raw_env {
+        let value = substitute(value, &attributes);
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(err(format!(
+                    "{where_}: HandlerFunction environment {key} stays unresolved: {other}"
+                )));
+            }
+        };
+        environment.insert(key, text);
+    }
+
+    // 3. Custom resources, in dependency order; the first failure stops the install.
+    let engine = engine(&clients, &environment);
+    let mut runs = Vec::new();
+    let customs = custom_resources(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
+    for custom in creation_order(customs)? {
+        let resolved = custom_resource_with(&eval, &custom.logical_id, &attributes)
+            .map_err(|e| err(format!("{where_}: {e}")))?
+            .map_or(custom.properties.clone(), |c| c.properties);
+        let mut properties = substitute(resolved, &attributes);
+        if let (Some(org), "CentralVaultPolicy") = (
+            overrides.central_vault_org_id.as_ref(),
+            custom.logical_id.as_str(),
+        ) {
+            properties = replace_org_id(properties, org);
+        }
+        let unresolved = unresolved(&properties);
+        if !unresolved.is_empty() {
+            return Err(err(format!(
+                "{where_}: {} ({}) has values only CloudFormation could know: {}",
+                custom.logical_id,
+                custom.resource_type,
+                unresolved.join(", ")
+            )));
+        }
+        let run = request(
+            cfn,
+            &engine,
+            account_id,
+            region,
+            "Create",
+            &custom.logical_id,
+            &custom.resource_type,
+            &properties,
+            None,
+        )
+        .await?;
+        if run.status != "SUCCESS" {
+            return Err(err(format!(
+                "{where_}: custom resource {} ({}) FAILED: {}",
+                run.logical_id,
+                run.resource_type,
+                run.reason.as_deref().unwrap_or("(no reason)")
+            )));
+        }
+        for (k, v) in &run.data {
+            attributes.insert((custom.logical_id.clone(), k.clone()), v.clone());
+        }
+        created.push(format!(
+            "{} ({}): {}",
+            run.logical_id,
+            run.resource_type,
+            run.reason.as_deref().unwrap_or("done")
+        ));
+        runs.push(run);
+    }
+    let vault_name = runs
+        .iter()
+        .find(|r| r.resource_type == "Custom::BackupVault")
+        .and_then(|r| r.data.get("BackupVaultName"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+
+    // 4. Rules and topics.
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     for rule in event_rules(&eval).map_err(|e| err(format!("{where_}: {e}")))? {
         let Some(pattern) = &rule.event_pattern else {
@@ -442,6 +512,7 @@ pub async fn install(
             .await
             .map_err(aws(&format!("{where_}: events:PutTargets {name}")))?;
         created.push(format!("rule {name} -> {}", rule.targets.join(",")));
+        deletable.rule_names.push(name);
     }
 
     let sns = aws_sdk_sns::Client::new(&sdk);
@@ -487,27 +558,13 @@ pub async fn install(
             .await
             .map_err(aws(&format!("{where_}: sns:Subscribe {observer}")))?;
         created.push(format!("topic {name} (observed by queue {observer})"));
+        deletable.topic_arns.push(arn.clone());
+        deletable.queue_urls.push(url.clone());
         topic_arn = Some(arn);
         notifications_queue_url = Some(url);
     }
 
-    // 4. The handler's configuration, as the template wires it.
-    let raw_env = handler_environment(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
-    let mut environment = BTreeMap::new();
-    for (key, value) in raw_env {
-        let value = substitute(value, &attributes);
-        let text = match &value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => {
-                return Err(err(format!(
-                    "{where_}: HandlerFunction environment {key} stays unresolved: {other}"
-                )));
-            }
-        };
-        environment.insert(key, text);
-    }
+    // 5. The handler's configuration, parsed as the Lambda parses it.
     let config = StackConfig::from_iter(environment.clone())
         .map_err(|e| err(format!("{where_}: the template's handler environment: {e}")))?;
     if let (Some(configured), Some(created)) = (&config.notify_topic_arn, &topic_arn)
@@ -537,7 +594,110 @@ pub async fn install(
         notifications_queue_url,
         custom_resources: runs,
         created,
+        deletable,
     })
+}
+
+/// Sends an Update of the installed custom resource `logical_id` with `properties` (what a
+/// stack update with changed parameters sends), and records it when it succeeded.
+pub async fn update_custom_resource(
+    cfn: &CloudFormationStandIn,
+    installation: &mut Installation,
+    logical_id: &str,
+    properties: Value,
+) -> Result<CustomResourceRun> {
+    let clients = AwsClients::from_config(installation.sdk.clone());
+    let engine = engine(&clients, &installation.environment);
+    let index = installation
+        .custom_resources
+        .iter()
+        .position(|r| r.logical_id == logical_id)
+        .ok_or_else(|| err(format!("{logical_id} is not installed")))?;
+    let previous = installation.custom_resources[index].clone();
+    let run = request(
+        cfn,
+        &engine,
+        &installation.account_id,
+        &installation.region,
+        "Update",
+        logical_id,
+        &previous.resource_type,
+        &properties,
+        Some(&previous),
+    )
+    .await?;
+    if run.status == "SUCCESS" {
+        installation.custom_resources[index] = run.clone();
+    }
+    Ok(run)
+}
+
+/// Deletes the stack: every custom resource gets its Delete (newest first, as CloudFormation
+/// deletes dependants before what they depend on), then the queues, rules and topics go.
+/// Returns the custom resources' answers; a FAILED one is an error (DELETE_FAILED).
+pub async fn uninstall(
+    cfn: &CloudFormationStandIn,
+    installation: Installation,
+) -> Result<Vec<CustomResourceRun>> {
+    let where_ = format!("{}/{}", installation.account_id, installation.region);
+    let clients = AwsClients::from_config(installation.sdk.clone());
+    let engine = engine(&clients, &installation.environment);
+    let mut answers = Vec::new();
+    for run in installation.custom_resources.iter().rev() {
+        let answer = request(
+            cfn,
+            &engine,
+            &installation.account_id,
+            &installation.region,
+            "Delete",
+            &run.logical_id,
+            &run.resource_type,
+            &run.properties,
+            Some(run),
+        )
+        .await?;
+        if answer.status != "SUCCESS" {
+            return Err(err(format!(
+                "{where_}: deleting {} FAILED: {}",
+                run.logical_id,
+                answer.reason.as_deref().unwrap_or("(no reason)")
+            )));
+        }
+        answers.push(answer);
+    }
+    let events = aws_sdk_eventbridge::Client::new(&installation.sdk);
+    for name in &installation.deletable.rule_names {
+        events
+            .remove_targets()
+            .rule(name)
+            .ids("queue")
+            .send()
+            .await
+            .map_err(aws(&format!("{where_}: events:RemoveTargets {name}")))?;
+        events
+            .delete_rule()
+            .name(name)
+            .send()
+            .await
+            .map_err(aws(&format!("{where_}: events:DeleteRule {name}")))?;
+    }
+    let sns = aws_sdk_sns::Client::new(&installation.sdk);
+    for arn in &installation.deletable.topic_arns {
+        sns.delete_topic()
+            .topic_arn(arn)
+            .send()
+            .await
+            .map_err(aws(&format!("{where_}: sns:DeleteTopic {arn}")))?;
+    }
+    let sqs = installation.sqs();
+    for url in &installation.deletable.queue_urls {
+        sqs.delete_queue()
+            .queue_url(url)
+            .send()
+            .await
+            .map_err(aws(&format!("{where_}: sqs:DeleteQueue {url}")))?;
+    }
+    Ok(answers)
 }
 
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
@@ -562,7 +722,7 @@ fn properties(
     attributes: &BTreeMap<(String, String), Value>,
 ) -> Result<Value> {
     let props = eval
-        .properties(logical_id)
+        .properties_with(logical_id, attributes)
         .map_err(|e| err(format!("{logical_id}: {e}")))?
         .unwrap_or(Value::Null);
     Ok(substitute(props, attributes))

@@ -100,6 +100,7 @@ impl Template {
             pseudo,
             conditions: RefCell::default(),
             evaluating: RefCell::default(),
+            known: None,
         };
         for name in self.conditions.keys() {
             scope.condition(name, "Conditions")?;
@@ -149,6 +150,7 @@ impl Evaluation<'_> {
             pseudo: &self.pseudo,
             conditions: RefCell::new(self.conditions.clone()),
             evaluating: RefCell::default(),
+            known: None,
         };
         let mut broken = Vec::new();
         for (name, rule) in self.template.rules() {
@@ -244,7 +246,29 @@ impl Evaluation<'_> {
             pseudo: &self.pseudo,
             conditions: RefCell::new(self.conditions.clone()),
             evaluating: RefCell::default(),
+            known: None,
         }
+    }
+
+    /// Like [`Evaluation::properties`], with attributes a deployment has learned (e.g. what the
+    /// custom resources answered) resolved as well — inside `Fn::Sub`, `Fn::Join` and the
+    /// like too, as CloudFormation resolves them.
+    pub fn properties_with(
+        &self,
+        logical_id: &str,
+        known: &Attributes,
+    ) -> Result<Option<Json>, TemplateError> {
+        if !self.exists(logical_id) {
+            return Ok(None);
+        }
+        let resource = &self.template.resources[logical_id];
+        let mut scope = self.scope();
+        scope.known = Some(known);
+        Ok(Some(
+            scope
+                .partial(&resource.properties, &format!("Resources.{logical_id}"))?
+                .unwrap_or(Json::Null),
+        ))
     }
 
     pub(super) fn template(&self) -> &Template {
@@ -309,7 +333,13 @@ pub(super) struct Scope<'a> {
     pseudo: &'a Pseudo,
     conditions: RefCell<BTreeMap<String, bool>>,
     evaluating: RefCell<Vec<String>>,
+    /// Attributes known from outside (a deployment's custom resources answered), by
+    /// `(logical id, attribute)`; `Ref` is attribute `"Ref"`.
+    known: Option<&'a Attributes>,
 }
+
+/// Attribute values a deployment has learned, by `(logical id, attribute)` (`"Ref"` for `Ref`).
+pub type Attributes = BTreeMap<(String, String), Json>;
 
 impl Scope<'_> {
     /// The value of a named condition.
@@ -603,6 +633,12 @@ impl Scope<'_> {
     /// `Ref` (attribute "Ref") or `Fn::GetAtt` of a resource: the ARN or name CloudFormation
     /// would return, for resources whose physical name the template sets.
     fn attribute(&self, id: &str, attribute: &str, context: &str) -> Step<String> {
+        if let Some(value) = self
+            .known
+            .and_then(|k| k.get(&(id.to_owned(), attribute.to_owned())))
+        {
+            return self.text(value, context);
+        }
         let resource =
             self.template
                 .resources

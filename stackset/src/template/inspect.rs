@@ -145,6 +145,26 @@ pub fn custom_resources(eval: &Evaluation) -> Result<Vec<CustomResource>, Templa
     Ok(out)
 }
 
+/// One custom resource of the instance with `known` attributes resolved (what a deployment has
+/// learned from the resources created before it); `None` if it does not exist here.
+pub fn custom_resource_with(
+    eval: &Evaluation,
+    logical_id: &str,
+    known: &super::Attributes,
+) -> Result<Option<CustomResource>, TemplateError> {
+    let Some(properties) = eval.properties_with(logical_id, known)? else {
+        return Ok(None);
+    };
+    let resource_type = eval.template().resources()[logical_id]
+        .resource_type
+        .clone();
+    Ok(Some(CustomResource {
+        logical_id: logical_id.to_owned(),
+        resource_type,
+        properties: stringify(properties),
+    }))
+}
+
 /// CloudFormation sends every scalar of a custom resource's properties as a string, inside
 /// lists and maps too. Unresolved calls (one-key `Fn::`/`Ref` objects) are left alone.
 fn stringify(value: Json) -> Json {

@@ -39,8 +39,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-pub use eval::{Evaluation, ExistingResource, Pseudo, RuleFailure};
-pub use inspect::{CustomResource, EventRule, custom_resources, event_rules, handler_environment};
+pub use eval::{Attributes, Evaluation, ExistingResource, Pseudo, RuleFailure};
+pub use inspect::{
+    CustomResource, EventRule, custom_resource_with, custom_resources, event_rules,
+    handler_environment,
+};
 pub use pattern::event_pattern_matches;
 
 /// Everything that can go wrong parsing or evaluating a template. Each variant names the
