@@ -116,6 +116,8 @@ pub struct Resource {
     /// The `Condition` that decides whether it exists.
     pub condition: Option<String>,
     pub properties: Json,
+    /// `DependsOn`: what CloudFormation creates before it.
+    pub depends_on: Vec<String>,
 }
 
 /// A parsed template.
@@ -189,12 +191,26 @@ impl Template {
                 .get("Properties")
                 .cloned()
                 .unwrap_or_else(|| Json::Object(Default::default()));
+            let depends_on = match decl.get("DependsOn") {
+                None => Vec::new(),
+                Some(Json::String(one)) => vec![one.clone()],
+                Some(Json::Array(many)) => many
+                    .iter()
+                    .map(|d| {
+                        d.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| syntax(&path, "DependsOn must name resources"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(syntax(&path, "DependsOn must name resources")),
+            };
             resources.insert(
                 id,
                 Resource {
                     resource_type,
                     condition,
                     properties,
+                    depends_on,
                 },
             );
         }

@@ -62,10 +62,11 @@ fn vault_arn(region: &str, account: &str, name: &str) -> String {
 }
 
 #[test]
-fn template_fits_the_stackset_body_limit() {
+fn template_fits_the_template_url_limit() {
+    // Above the 51,200-byte inline limit it is deployed from S3 (template/README.md).
     assert!(
-        TEMPLATE.len() < 51_200,
-        "template is {} bytes; StackSets take at most 51,200",
+        TEMPLATE.len() <= 460_800,
+        "template is {} bytes; CloudFormation takes at most 460,800 from S3",
         TEMPLATE.len()
     );
 }
@@ -159,8 +160,9 @@ fn key_resources_exist_only_in_their_role() {
             "eu-central-1",
             &[
                 "CentralVault",
+                "CentralVaultPolicy",
+                "CentralVaultLock",
                 "VaultKey",
-                "CopyRole",
                 "EventQueue",
                 "DeadLetterQueue",
                 "BackupJobRule",
@@ -172,6 +174,7 @@ fn key_resources_exist_only_in_their_role() {
                 "DeadLetterAlarm",
                 "OrgInfo",
                 "RegionSettings",
+                "HandlerConfiguration",
                 "HandlerFunction",
             ],
             &[
@@ -180,6 +183,10 @@ fn key_resources_exist_only_in_their_role() {
                 "PreProdVault",
                 "RestoreJobRule",
                 "GlobalSettings",
+                "CopyRole",
+                "VerifyRole",
+                "ExistingKey",
+                "OrganizationTopic",
             ],
         ),
         (
@@ -187,20 +194,29 @@ fn key_resources_exist_only_in_their_role() {
             "eu-west-1",
             &[
                 "PreProdVault",
+                "PreProdVaultPolicy",
                 "VaultKey",
                 "EventQueue",
                 "RestoreJobRule",
                 "RecoveryPointRule",
                 "RegionSettings",
                 "OrgInfo",
+                "HandlerConfiguration",
             ],
-            &["SourceVault", "CentralVault", "CopyRole", "GlobalSettings"],
+            &[
+                "SourceVault",
+                "CentralVault",
+                "CentralVaultLock",
+                "CopyRole",
+                "GlobalSettings",
+            ],
         ),
         (
             SOURCE,
             "eu-west-1",
             &[
                 "SourceVault",
+                "SourceVaultPolicy",
                 "VaultKey",
                 "CopyRole",
                 "EventQueue",
@@ -209,13 +225,15 @@ fn key_resources_exist_only_in_their_role() {
                 "ReconcileRule",
                 "RegionSettings",
                 "OrgInfo",
+                "HandlerConfiguration",
             ],
             &[
                 "CentralVault",
+                "CentralVaultPolicy",
                 "PreProdVault",
-                "SourceVaultPolicy",
                 "RestoreJobRule",
                 "GlobalSettings",
+                "VerifyRole",
             ],
         ),
         (
@@ -225,6 +243,7 @@ fn key_resources_exist_only_in_their_role() {
                 "GlobalSettings",
                 "RegionSettings",
                 "OrgInfo",
+                "HandlerConfiguration",
                 "HandlerFunction",
                 "HandlerRole",
                 "HandlerLogGroup",
@@ -269,13 +288,17 @@ fn central_vault_only_where_copies_land() {
     assert_eq!(elsewhere.role, Role::Backup);
     assert!(!elsewhere.exists("CentralVault") && !elsewhere.exists("EventQueue"));
     assert!(
-        elsewhere.exists("CopyRole"),
-        "the handler's configuration needs a copy role in the backup role"
+        !elsewhere.exists("CopyRole") && !elsewhere.exists("VaultKey"),
+        "no vault, no key, and no copy role where nothing is forwarded"
     );
     assert!(eval(&t, BACKUP, "us-east-1", &[("CopyToLocalRegion", "true")]).exists("CentralVault"));
-    assert!(
-        eval(&t, BACKUP, "us-east-1", &[("TwoHopResourceTypes", "RDS")]).exists("CentralVault")
-    );
+    // Two-hop types land in every region first and are forwarded from there: a vault, a copy
+    // role and the verification role for the sources everywhere.
+    let two_hop = eval(&t, BACKUP, "us-east-1", &[("TwoHopResourceTypes", "EBS")]);
+    for id in ["CentralVault", "CopyRole", "VerifyRole"] {
+        assert!(two_hop.exists(id), "{id}: {:?}", existing(&two_hop));
+    }
+    assert!(!eval(&t, BACKUP, "eu-central-1", &[]).exists("VerifyRole"));
 }
 
 #[test]
@@ -288,19 +311,39 @@ fn vault_lock_follows_the_mode() {
             "eu-central-1",
             &[("VaultLockMode", mode), ("LockMaxRetentionDays", "400")],
         );
-        e.properties("CentralVault")
+        custom_resources(&e)
             .unwrap()
-            .and_then(|p| p.get("LockConfiguration").cloned())
+            .into_iter()
+            .find(|c| c.logical_id == "CentralVaultLock")
+            .map(|c| c.properties)
     };
     assert_eq!(lock(BACKUP, "none"), None);
-    assert_eq!(
-        lock(BACKUP, "governance"),
-        Some(json!({"MinRetentionDays": "7", "MaxRetentionDays": "400"}))
-    );
+    let vault_name = json!({"Fn::GetAtt": ["CentralVault", "BackupVaultName"]});
+    let common = |extra: Json| {
+        let mut v = json!({
+            "ServiceToken": "arn:aws:lambda:eu-central-1:222222222222:function:crossvault-handler",
+            "ServiceTimeout": "300",
+            "BackupVaultName": vault_name,
+            "MinRetentionDays": "7",
+            "MaxRetentionDays": "400",
+            "RetainOnDelete": "true",
+        });
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    assert_eq!(lock(BACKUP, "governance"), Some(common(json!({}))));
     assert_eq!(
         lock(BACKUP, "compliance"),
-        Some(json!({"MinRetentionDays": "7", "MaxRetentionDays": "400", "ChangeableForDays": "3"}))
+        Some(common(json!({"ChangeableForDays": "3"})))
     );
+    // Governance is the default: central copies are immutable unless one opts out.
+    assert_eq!(
+        t.parameters()["VaultLockMode"].default.as_deref(),
+        Some("governance")
+    );
+    assert!(eval(&t, BACKUP, "eu-central-1", &[]).exists("CentralVaultLock"));
     // Source vaults are never locked: their originals get shortened.
     let source = eval(
         &t,
@@ -308,54 +351,91 @@ fn vault_lock_follows_the_mode() {
         "eu-central-1",
         &[("VaultLockMode", "compliance")],
     );
+    assert!(!source.exists("CentralVaultLock"));
     assert!(
-        source
-            .properties("SourceVault")
+        custom_resources(&source)
             .unwrap()
-            .unwrap()
-            .get("LockConfiguration")
-            .is_none()
+            .iter()
+            .all(|c| c.resource_type != "Custom::BackupVaultLock")
     );
 }
 
 #[test]
 fn central_vault_admits_the_organization_and_denies_weakening() {
     let t = template();
-    let e = eval(
-        &t,
-        BACKUP,
-        "eu-central-1",
-        &[("AllowedOrgPaths", "o-abcdefghij/r-ab12/ou-ab12-11111111/*")],
-    );
-    let policy = e.properties("CentralVault").unwrap().unwrap()["AccessPolicy"].clone();
-    let statements = policy["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 2);
-    assert_eq!(statements[0]["Principal"], json!({"AWS": "*"}));
-    assert_eq!(statements[0]["Action"], "backup:CopyIntoBackupVault");
+    let statements = |extra: &[(&str, &str)]| -> Vec<Json> {
+        let e = eval(&t, BACKUP, "eu-central-1", extra);
+        let props = e.properties("CentralVaultPolicy").unwrap().unwrap();
+        assert_eq!(props["RetainOnDelete"], "true");
+        assert_eq!(
+            props["BackupVaultName"],
+            json!({"Fn::GetAtt": ["CentralVault", "BackupVaultName"]})
+        );
+        props["Statements"].as_array().unwrap().clone()
+    };
+    let org_id = json!({"Fn::GetAtt": ["OrgInfo", "OrganizationId"]});
+    let with_paths = statements(&[("AllowedOrgPaths", "o-abcdefghij/r-ab12/ou-ab12-11111111/*")]);
+    let sids: Vec<&str> = with_paths
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        statements[0]["Condition"],
+        sids,
+        [
+            "CrossvaultOrganizationCopiesIn",
+            "CrossvaultCopiesStayInOrganization",
+            "CrossvaultDenyWeakening",
+            "CrossvaultDenyPolicyChanges"
+        ]
+    );
+    assert_eq!(with_paths[0]["Principal"], json!({"AWS": "*"}));
+    assert_eq!(with_paths[0]["Action"], "backup:CopyIntoBackupVault");
+    assert_eq!(
+        with_paths[0]["Condition"],
         json!({
-            "StringEquals": {"aws:PrincipalOrgID": {"Fn::GetAtt": ["OrgInfo", "OrganizationId"]}},
+            "StringEquals": {"aws:PrincipalOrgID": org_id},
             "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-abcdefghij/r-ab12/ou-ab12-11111111/*"]}
         })
     );
-    assert_eq!(statements[1]["Effect"], "Deny");
+    // Copies out of the central vault stay inside the organization.
+    assert_eq!(with_paths[1]["Effect"], "Deny");
+    assert_eq!(with_paths[1]["Action"], "backup:CopyFromBackupVault");
     assert_eq!(
-        statements[1]["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
-        json!([
-            "arn:*:iam::*:role/stacksets-exec-*",
-            "arn:*:iam::*:role/AWSCloudFormationStackSetExecutionRole"
-        ])
+        with_paths[1]["Condition"]["ForAnyValue:StringNotLike"]["backup:CopyTargetOrgPaths"],
+        json!({"Fn::Sub": ["${Org}/*", {"Org": org_id}]})
     );
-    let without = eval(&t, BACKUP, "eu-central-1", &[("VaultAdminRoleArns", "")]);
-    let policy = without.properties("CentralVault").unwrap().unwrap()["AccessPolicy"].clone();
-    assert_eq!(policy["Statement"].as_array().unwrap().len(), 1);
+    // By default no one is exempt from the deny-weakening statement, and only the handler role
+    // may change the policy and the lock (its IAM policy allows that only from the function).
+    let defaults = statements(&[]);
     assert!(
-        policy["Statement"][0]["Condition"]
+        defaults[0]["Condition"]
             .get("ForAnyValue:StringLike")
             .is_none()
     );
-    for statement in policy["Statement"].as_array().unwrap() {
+    assert!(defaults[2].get("Condition").is_none(), "{:#}", defaults[2]);
+    let handler_role = "arn:aws:iam::222222222222:role/crossvault-handler-eu-central-1";
+    assert_eq!(
+        defaults[3]["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        json!([handler_role])
+    );
+    // Break-glass roles, exact ARNs, are exempt from both.
+    let admins = statements(&[(
+        "VaultAdminRoleArns",
+        "arn:aws:iam::222222222222:role/BreakGlass",
+    )]);
+    assert_eq!(
+        admins[2]["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        json!(["arn:aws:iam::222222222222:role/BreakGlass"])
+    );
+    assert_eq!(
+        admins[3]["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        json!([handler_role, "arn:aws:iam::222222222222:role/BreakGlass"])
+    );
+    assert!(
+        t.parameters()["VaultAdminRoleArns"].default.as_deref() == Some(""),
+        "no role is exempt by pattern (stacksets-exec-* could be created by anyone there)"
+    );
+    for statement in &defaults {
         assert!(statement["Sid"].as_str().unwrap().starts_with("Crossvault"));
     }
 }
@@ -372,8 +452,16 @@ fn pinned_targets(policy_statements: &Json) -> Json {
 fn source_vault_pins_copy_targets() {
     let t = template();
     let e = eval(&t, SOURCE, "eu-west-1", &[]);
-    let statements =
-        e.properties("SourceVault").unwrap().unwrap()["AccessPolicy"]["Statement"].clone();
+    let props = e.properties("SourceVaultPolicy").unwrap().unwrap();
+    assert_eq!(
+        props["BackupVaultName"],
+        json!({"Fn::GetAtt": ["SourceVault", "BackupVaultName"]})
+    );
+    assert_eq!(
+        props["RetainOnDelete"], "true",
+        "crossvault's own vault keeps its policy"
+    );
+    let statements = props["Statements"].clone();
     let central = |region| vault_arn(region, BACKUP, "crossvault");
     let preprod = vault_arn("eu-west-1", PREPROD, "crossvault");
     // Items past the pre-prod list repeat the backup account (the local central vault).
@@ -392,7 +480,7 @@ fn source_vault_pins_copy_targets() {
     );
     let no_preprod = eval(&t, SOURCE, "us-east-1", &[("PreProdAccountIds", "")]);
     let statements =
-        no_preprod.properties("SourceVault").unwrap().unwrap()["AccessPolicy"]["Statement"].clone();
+        no_preprod.properties("SourceVaultPolicy").unwrap().unwrap()["Statements"].clone();
     assert_eq!(
         pinned_targets(&statements),
         json!([
@@ -409,8 +497,7 @@ fn existing_source_vault_gets_the_same_statements_through_the_custom_resource() 
     let created = eval(&t, SOURCE, "eu-west-1", &[]);
     let byo = eval(&t, SOURCE, "eu-west-1", &[("SourceVaultName", "Default")]);
     assert!(!byo.exists("SourceVault") && byo.exists("SourceVaultPolicy"));
-    let native =
-        created.properties("SourceVault").unwrap().unwrap()["AccessPolicy"]["Statement"].clone();
+    let own = created.properties("SourceVaultPolicy").unwrap().unwrap();
     let custom = custom_resources(&byo)
         .unwrap()
         .into_iter()
@@ -418,7 +505,9 @@ fn existing_source_vault_gets_the_same_statements_through_the_custom_resource() 
         .unwrap();
     assert_eq!(custom.resource_type, "Custom::BackupVaultPolicy");
     assert_eq!(custom.properties["BackupVaultName"], "Default");
-    assert_eq!(custom.properties["Statements"], native);
+    assert_eq!(custom.properties["Statements"], own["Statements"]);
+    // The owner's vault gets crossvault's statements removed again when the stack goes.
+    assert_eq!(custom.properties["RetainOnDelete"], "false");
     assert_eq!(
         handler_environment(&byo).unwrap()["CROSSVAULT_VAULT_NAME"],
         "Default"
@@ -444,15 +533,14 @@ fn pre_prod_vault_admits_production_and_backup_accounts() {
         "eu-west-1",
         &[("ProductionAccountIds", "111111111111,444444444444")],
     );
-    let statement =
-        e.properties("PreProdVault").unwrap().unwrap()["AccessPolicy"]["Statement"][0].clone();
+    let statement = e.properties("PreProdVaultPolicy").unwrap().unwrap()["Statements"][0].clone();
     assert_eq!(
         statement["Condition"]["StringEquals"]["aws:PrincipalAccount"],
         json!([BACKUP, SOURCE, OTHER_SOURCE])
     );
     let open = eval(&t, PREPROD, "eu-west-1", &[]);
     let statement =
-        open.properties("PreProdVault").unwrap().unwrap()["AccessPolicy"]["Statement"][0].clone();
+        open.properties("PreProdVaultPolicy").unwrap().unwrap()["Statements"][0].clone();
     assert!(
         statement["Condition"]["StringEquals"]
             .get("aws:PrincipalAccount")
@@ -472,18 +560,23 @@ fn handler_environment_is_the_contract() {
         "CROSSVAULT_BACKUP_REGION": "eu-central-1",
         "CROSSVAULT_BACKUP_REGION_ALTERNATE": "eu-west-1",
         "CROSSVAULT_PREPROD_ACCOUNT_IDS": PREPROD,
+        "CROSSVAULT_MANAGEMENT_ACCOUNT_ID": MANAGEMENT,
         "CROSSVAULT_VAULT_NAME": "crossvault",
         "CROSSVAULT_CENTRAL_VAULT_NAME": "crossvault",
         "CROSSVAULT_PREPROD_VAULT_NAME": "crossvault",
         "CROSSVAULT_COPY_ROLE_ARN": "arn:aws:iam::111111111111:role/crossvault-copy-eu-west-1",
         "CROSSVAULT_COPY_DELETE_AFTER_DAYS": "35",
         "CROSSVAULT_COPY_COLD_AFTER_DAYS": "",
+        "CROSSVAULT_COPY_MAX_ATTEMPTS": "3",
         "CROSSVAULT_NEW_DELETE_AFTER_DAYS": "7",
         "CROSSVAULT_COPY_TO_LOCAL_REGION": "false",
         "CROSSVAULT_PREPROD_TAG_KEY": "CopyToPreProd",
         "CROSSVAULT_PREPROD_TAG_VALUE": "true",
         "CROSSVAULT_PREPROD_SOURCE_ACCOUNT_IDS": "",
         "CROSSVAULT_TWO_HOP_RESOURCE_TYPES": "",
+        "CROSSVAULT_VERIFY_ROLE_ARN": "",
+        "CROSSVAULT_LOCK_MIN_RETENTION_DAYS": "7",
+        "CROSSVAULT_LOCK_MAX_RETENTION_DAYS": "",
         "CROSSVAULT_NOTIFY_TOPIC_ARN": "arn:aws:sns:eu-west-1:111111111111:crossvault-notifications",
         "CROSSVAULT_RECONCILE_LOOKBACK_HOURS": "72",
         "CROSSVAULT_LOG_LEVEL": "info",
@@ -498,23 +591,64 @@ fn handler_environment_is_the_contract() {
         (PREPROD, "eu-west-1"),
         (MANAGEMENT, "eu-west-1"),
     ] {
-        let e = eval(&t, account, region, &[]);
-        let env: BTreeMap<String, String> = handler_environment(&e)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    v.as_str()
-                        .unwrap_or_else(|| panic!("unresolved {v}"))
-                        .to_owned(),
-                )
-            })
-            .collect();
-        let config = crossvault_core::config::StackConfig::from_env_map(&env)
-            .unwrap_or_else(|err| panic!("{account} {region}: {err}"));
-        assert_eq!(config.role, e.role);
+        for extra in [&[][..], &[("TwoHopResourceTypes", "EBS")][..]] {
+            let e = eval(&t, account, region, extra);
+            let config =
+                config_of(&e).unwrap_or_else(|err| panic!("{account} {region} {extra:?}: {err}"));
+            assert_eq!(config.role, e.role);
+        }
     }
+    // Two-hop types: sources are told the verification role in the backup account, for their
+    // region; without them, no one is.
+    let two_hop = handler_environment(&eval(
+        &t,
+        SOURCE,
+        "eu-west-1",
+        &[("TwoHopResourceTypes", "EBS")],
+    ))
+    .unwrap();
+    assert_eq!(
+        two_hop["CROSSVAULT_VERIFY_ROLE_ARN"],
+        "arn:aws:iam::222222222222:role/crossvault-verify-eu-west-1"
+    );
+    let backup = handler_environment(&eval(
+        &t,
+        BACKUP,
+        "eu-central-1",
+        &[("TwoHopResourceTypes", "EBS")],
+    ))
+    .unwrap();
+    assert_eq!(backup["CROSSVAULT_VERIFY_ROLE_ARN"], "");
+    assert_eq!(
+        backup["CROSSVAULT_COPY_ROLE_ARN"],
+        "arn:aws:iam::222222222222:role/crossvault-copy-eu-central-1"
+    );
+    let no_forward = handler_environment(&eval(&t, BACKUP, "eu-central-1", &[])).unwrap();
+    assert_eq!(no_forward["CROSSVAULT_COPY_ROLE_ARN"], "");
+    // No lock, no lock range for the handler to check.
+    let unlocked =
+        handler_environment(&eval(&t, SOURCE, "eu-west-1", &[("VaultLockMode", "none")])).unwrap();
+    assert_eq!(unlocked["CROSSVAULT_LOCK_MIN_RETENTION_DAYS"], "");
+}
+
+/// The handler's configuration as the Lambda of this instance would parse it at start-up (and
+/// `Custom::HandlerConfiguration` checks it).
+fn config_of(
+    e: &Evaluation,
+) -> Result<crossvault_core::StackConfig, crossvault_core::config::ConfigError> {
+    let env: BTreeMap<String, String> = handler_environment(e)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.as_str()
+                    .unwrap_or_else(|| panic!("unresolved {v}"))
+                    .to_owned(),
+            )
+        })
+        .collect();
+    crossvault_core::StackConfig::from_env_map(&env)
 }
 
 #[test]
@@ -530,6 +664,7 @@ fn custom_resources_carry_token_timeout_and_string_properties() {
         kinds,
         [
             ("GlobalSettings", "Custom::BackupGlobalSettings"),
+            ("HandlerConfiguration", "Custom::HandlerConfiguration"),
             ("OrgInfo", "Custom::OrganizationInfo"),
             ("RegionSettings", "Custom::BackupRegionSettings"),
         ]
@@ -546,11 +681,11 @@ fn custom_resources_carry_token_timeout_and_string_properties() {
         "true"
     );
     assert_eq!(
-        resources[2].properties["ResourceTypeOptInPreference"],
+        resources[3].properties["ResourceTypeOptInPreference"],
         json!(["Aurora=true", "DynamoDB=true", "EFS=true", "RDS=true"])
     );
     assert_eq!(
-        resources[2].properties["ResourceTypeManagementPreference"],
+        resources[3].properties["ResourceTypeManagementPreference"],
         json!(["DynamoDB=true", "EFS=true"])
     );
 }
@@ -923,7 +1058,7 @@ fn allowed_pattern(name: &str) -> regex::Regex {
 /// Every default satisfies its own AllowedPattern (CloudFormation would refuse the template's
 /// own defaults otherwise), and the key ARN pattern tells the accepted forms apart.
 #[test]
-fn allowed_patterns_accept_defaults_and_the_right_key_arns() {
+fn allowed_patterns_accept_defaults_and_key_aliases() {
     let raw: serde_norway::Value = serde_norway::from_str(TEMPLATE).unwrap();
     for (name, decl) in raw["Parameters"].as_mapping().unwrap() {
         let (Some(pattern), Some(default)) = (decl["AllowedPattern"].as_str(), decl.get("Default"))
@@ -944,57 +1079,44 @@ fn allowed_patterns_accept_defaults_and_the_right_key_arns() {
             assert!(re.is_match(v), "{name:?}: default {v:?} breaks {pattern}");
         }
     }
-    let key = allowed_pattern("KmsKeyArn");
-    for good in [
-        "",
-        "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-        "arn:aws:kms:eu-west-1:111111111111:key/mrk-1234abcd12ab34cd56ef1234567890ab",
-        "arn:aws-us-gov:kms:us-gov-west-1:111111111111:key/mrk-1234abcd12ab34cd56ef1234567890ab",
-    ] {
+    // An alias, not an ARN: one value names the key in every account and region.
+    let key = allowed_pattern("KmsKeyAlias");
+    for good in ["", "alias/backup", "alias/team/backup-key_1"] {
         assert!(key.is_match(good), "{good}");
     }
     for bad in [
+        "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "arn:aws:kms:eu-west-1:111111111111:alias/backup",
-        "arn:aws:kms:eu-west-1:111111111111:key/mrk-123",
-        "mrk-1234abcd12ab34cd56ef1234567890ab",
-        "arn:aws:kms:eu-west-1:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "backup",
+        "alias/",
+        "alias/with space",
     ] {
         assert!(!key.is_match(bad), "{bad}");
     }
+    assert!(
+        !t_has_parameter("KmsKeyArn"),
+        "a per-account ARN cannot be a StackSet parameter"
+    );
 }
 
-/// The key actions AWS Backup needs on a vault's key for cross-account copies (aws-facts §2:
-/// CreateGrant, Decrypt, GenerateDataKey*, DescribeKey).
-const COPY_KEY_ACTIONS: [&str; 4] = [
-    "kms:CreateGrant",
-    "kms:Decrypt",
-    "kms:GenerateDataKey*",
-    "kms:DescribeKey",
-];
+fn t_has_parameter(name: &str) -> bool {
+    template().parameters().contains_key(name)
+}
 
-/// The Allow statements of an instance's vault key that grant every copy action.
-fn copy_grants(t: &Template, account: &str, region: &str) -> Vec<Json> {
-    let e = eval(t, account, region, &[]);
+/// The vault key's policy statements in one instance.
+fn key_statements(t: &Template, account: &str, region: &str, extra: &[(&str, &str)]) -> Vec<Json> {
+    let e = eval(t, account, region, extra);
     let Some(key) = e.properties("VaultKey").unwrap() else {
         return Vec::new();
     };
-    key["KeyPolicy"]["Statement"]
-        .as_array()
-        .unwrap()
+    key["KeyPolicy"]["Statement"].as_array().unwrap().clone()
+}
+
+fn statement<'s>(statements: &'s [Json], sid: &str) -> &'s Json {
+    statements
         .iter()
-        .filter(|s| s["Effect"] == "Allow")
-        .filter(|s| {
-            let actions: Vec<&str> = match &s["Action"] {
-                Json::String(a) => vec![a.as_str()],
-                Json::Array(a) => a.iter().filter_map(Json::as_str).collect(),
-                _ => vec![],
-            };
-            COPY_KEY_ACTIONS
-                .iter()
-                .all(|needed| actions.contains(needed))
-        })
-        .cloned()
-        .collect()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no {sid}: {statements:#?}"))
 }
 
 fn principals(statement: &Json) -> Vec<String> {
@@ -1008,56 +1130,349 @@ fn principals(statement: &Json) -> Vec<String> {
     }
 }
 
-/// Each role's key lets exactly the accounts that must use it do so: a source key the backup
-/// and pre-prod accounts (which receive its copies); the central and pre-prod keys the
-/// organization, and only through aws:PrincipalOrgID.
+fn actions(statement: &Json) -> Vec<String> {
+    match &statement["Action"] {
+        Json::String(a) => vec![a.clone()],
+        Json::Array(a) => a
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Each role's key lets exactly the accounts that must use it do so, and only for what a copy
+/// needs: through AWS Backup (and, into central and pre-prod vaults, the snapshot services) in
+/// this region, grants only for AWS resources. A source key admits the backup and pre-prod
+/// accounts (which receive its copies); the central key the organization; the pre-prod key the
+/// production accounts when they are named.
 #[test]
 fn each_roles_key_policy_admits_whom_it_must() {
     let t = template();
-    // Source: the destinations, named; nobody else beyond the account itself.
-    let grants = copy_grants(&t, SOURCE, "eu-west-1");
-    let destinations: Vec<String> = grants
-        .iter()
-        .filter(|s| s.get("Condition").is_none())
-        .flat_map(principals)
-        .collect();
-    assert_eq!(destinations, [BACKUP, PREPROD], "{grants:#?}");
-    assert!(
-        grants
-            .iter()
-            .all(|s| !principals(s).contains(&"*".to_owned())),
-        "a source key never admits '*': {grants:#?}"
+    let source = key_statements(&t, SOURCE, "eu-west-1", &[]);
+    let use_key = statement(&source, "CrossvaultCopyDestinationsUseKey");
+    assert_eq!(principals(use_key), [BACKUP, PREPROD]);
+    assert_eq!(
+        actions(use_key),
+        ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    );
+    assert_eq!(
+        use_key["Condition"],
+        json!({"StringEquals": {"kms:ViaService": "backup.eu-west-1.amazonaws.com"}})
+    );
+    let grant = statement(&source, "CrossvaultCopyDestinationsGrant");
+    assert_eq!(principals(grant), [BACKUP, PREPROD]);
+    assert_eq!(actions(grant), ["kms:CreateGrant"]);
+    assert_eq!(
+        grant["Condition"]["Bool"],
+        json!({"kms:GrantIsForAWSResource": "true"})
+    );
+    assert_eq!(
+        grant["Condition"]["StringEquals"]["kms:ViaService"],
+        "backup.eu-west-1.amazonaws.com"
     );
     // Without pre-prod accounts the source key admits the backup account alone.
-    let e = eval(&t, SOURCE, "eu-west-1", &[("PreProdAccountIds", "")]);
-    let key = e.properties("VaultKey").unwrap().unwrap();
-    let named: Vec<String> = key["KeyPolicy"]["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["Sid"] == "CopyDestinationsUseKey")
-        .flat_map(principals)
-        .collect();
-    assert_eq!(named, [BACKUP]);
+    let alone = key_statements(&t, SOURCE, "eu-west-1", &[("PreProdAccountIds", "")]);
+    assert_eq!(
+        principals(statement(&alone, "CrossvaultCopyDestinationsUseKey")),
+        [BACKUP]
+    );
 
-    // Central and pre-prod keys: the organization, through its id, and only so.
-    for (account, region) in [
-        (BACKUP, "eu-central-1"),
-        (BACKUP, "eu-west-1"),
-        (PREPROD, "eu-west-1"),
+    let via = |region: &str| {
+        json!(
+            ["backup", "rds", "ec2", "fsx"]
+                .iter()
+                .map(|s| format!("{s}.{region}.amazonaws.com"))
+                .collect::<Vec<_>>()
+        )
+    };
+    let org_id = json!({"Fn::GetAtt": ["OrgInfo", "OrganizationId"]});
+    for (account, region, extra, accounts) in [
+        (BACKUP, "eu-central-1", &[][..], None),
+        (BACKUP, "eu-west-1", &[][..], None),
+        (PREPROD, "eu-west-1", &[][..], None),
+        (
+            PREPROD,
+            "eu-west-1",
+            &[("ProductionAccountIds", "111111111111")][..],
+            Some(json!([BACKUP, SOURCE])),
+        ),
     ] {
-        let grants = copy_grants(&t, account, region);
-        assert_eq!(grants.len(), 1, "{account} {region}: {grants:#?}");
-        assert_eq!(principals(&grants[0]), ["*"]);
+        let statements = key_statements(&t, account, region, extra);
+        for sid in ["CrossvaultCopiesInUseKey", "CrossvaultCopiesInGrant"] {
+            let s = statement(&statements, sid);
+            assert_eq!(principals(s), ["*"], "{account} {region} {sid}");
+            let equals = &s["Condition"]["StringEquals"];
+            assert_eq!(
+                equals["aws:PrincipalOrgID"], org_id,
+                "{account} {region} {sid}"
+            );
+            assert_eq!(
+                equals["kms:ViaService"],
+                via(region),
+                "{account} {region} {sid}"
+            );
+            assert_eq!(
+                equals.get("aws:PrincipalAccount").cloned(),
+                accounts.clone(),
+                "{account} {region} {sid} {extra:?}"
+            );
+        }
         assert_eq!(
-            grants[0]["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
-            json!({"Fn::GetAtt": ["OrgInfo", "OrganizationId"]}),
-            "{account} {region}"
+            statement(&statements, "CrossvaultCopiesInGrant")["Condition"]["Bool"],
+            json!({"kms:GrantIsForAWSResource": "true"})
+        );
+        assert!(
+            statements
+                .iter()
+                .all(|s| s["Sid"] != "CrossvaultCopyDestinationsUseKey"),
+            "{account}: not a source key"
         );
     }
+    // Nothing allowed to "*" without the organization condition, in any role.
+    for (account, region) in [
+        (SOURCE, "eu-west-1"),
+        (BACKUP, "eu-central-1"),
+        (PREPROD, "eu-west-1"),
+    ] {
+        for s in key_statements(
+            &t,
+            account,
+            region,
+            &[("NotificationScope", "organization")],
+        ) {
+            if s["Effect"] == "Allow" && principals(&s).contains(&"*".to_owned()) {
+                assert_eq!(
+                    s["Condition"]["StringEquals"]["aws:PrincipalOrgID"], org_id,
+                    "{s:#}"
+                );
+            }
+        }
+    }
     // No vault, no key: the management account and backup regions where no copy lands.
-    assert!(copy_grants(&t, MANAGEMENT, "eu-west-1").is_empty());
+    assert!(key_statements(&t, MANAGEMENT, "eu-west-1", &[]).is_empty());
     assert!(!eval(&t, BACKUP, "us-east-1", &[]).exists("VaultKey"));
+}
+
+/// Vault Lock protects recovery points, not their key: crossvault's central key, when the vault
+/// is locked, denies deletion, disabling and policy changes to everyone but the break-glass
+/// roles. Source and pre-prod keys (their originals get shortened) and keys you bring are not.
+#[test]
+fn a_locked_central_vaults_key_cannot_be_deleted_disabled_or_re_policed() {
+    let t = template();
+    let protect = |account, region, extra: &[(&str, &str)]| {
+        key_statements(&t, account, region, extra)
+            .into_iter()
+            .find(|s| s["Sid"] == "CrossvaultProtectKey")
+    };
+    let locked = protect(BACKUP, "eu-central-1", &[]).expect("governance is the default");
+    assert_eq!(locked["Effect"], "Deny");
+    assert_eq!(principals(&locked), ["*"]);
+    assert_eq!(
+        actions(&locked),
+        [
+            "kms:ScheduleKeyDeletion",
+            "kms:DisableKey",
+            "kms:PutKeyPolicy"
+        ]
+    );
+    assert!(
+        locked.get("Condition").is_none(),
+        "no exemption by default: {locked:#}"
+    );
+    let glass = protect(
+        BACKUP,
+        "eu-central-1",
+        &[(
+            "VaultAdminRoleArns",
+            "arn:aws:iam::222222222222:role/BreakGlass",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        glass["Condition"],
+        json!({"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::222222222222:role/BreakGlass"]}})
+    );
+    assert!(protect(BACKUP, "eu-central-1", &[("VaultLockMode", "none")]).is_none());
+    assert!(protect(BACKUP, "eu-central-1", &[("VaultLockMode", "compliance")]).is_some());
+    assert!(protect(SOURCE, "eu-west-1", &[]).is_none());
+    assert!(protect(PREPROD, "eu-west-1", &[]).is_none());
+    // The key is crossvault's, found by its alias, multi-Region only if asked.
+    let e = eval(&t, BACKUP, "eu-central-1", &[]);
+    let key = e.properties("VaultKey").unwrap().unwrap();
+    assert_eq!(key["AliasName"], "alias/crossvault-vault");
+    assert_eq!(key["MultiRegion"], "false");
+}
+
+/// A key you bring is named by alias and looked up per account and region; crossvault then
+/// creates none, and every vault and topic uses yours.
+#[test]
+fn a_key_you_bring_is_looked_up_by_alias_everywhere() {
+    let t = template();
+    for (account, region, vault) in [
+        (SOURCE, "eu-west-1", "SourceVault"),
+        (BACKUP, "eu-central-1", "CentralVault"),
+        (PREPROD, "eu-west-1", "PreProdVault"),
+    ] {
+        let e = eval(&t, account, region, &[("KmsKeyAlias", "alias/backup")]);
+        assert!(
+            !e.exists("VaultKey") && e.exists("ExistingKey"),
+            "{account}"
+        );
+        assert_eq!(
+            e.properties("ExistingKey").unwrap().unwrap()["AliasName"],
+            "alias/backup"
+        );
+        let existing = json!({"Fn::GetAtt": ["ExistingKey", "KeyArn"]});
+        assert_eq!(
+            e.properties(vault).unwrap().unwrap()["EncryptionKeyArn"],
+            existing
+        );
+        assert_eq!(
+            e.properties("NotificationTopic").unwrap().unwrap()["KmsMasterKeyId"],
+            existing
+        );
+        let own = eval(&t, account, region, &[]);
+        assert_eq!(
+            own.properties(vault).unwrap().unwrap()["EncryptionKeyArn"],
+            json!({"Fn::GetAtt": ["VaultKey", "KeyArn"]})
+        );
+    }
+}
+
+/// Parameters that would deploy and fail later, or silently, are refused before anything is
+/// deployed: by the template's Rules where equality and membership can say it, otherwise by
+/// `Custom::HandlerConfiguration` (every key, vault and event rule depends on it), which checks
+/// the handler's configuration exactly as `config_of` parses it here.
+#[test]
+fn misconfiguration_is_refused_before_anything_is_deployed() {
+    let t = template();
+    let rules = |extra: &[(&str, &str)]| -> Vec<String> {
+        eval(&t, SOURCE, "eu-west-1", extra)
+            .broken_rules()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rule)
+            .collect()
+    };
+    let config_error = |account: &str, extra: &[(&str, &str)]| -> String {
+        config_of(&eval(&t, account, "eu-west-1", extra))
+            .expect_err("the configuration check refuses it")
+            .to_string()
+    };
+    // Management account = backup account, or in the pre-prod list: global settings never set.
+    assert_eq!(
+        rules(&[("ManagementAccountId", BACKUP)]),
+        ["ManagementIsNeitherBackupNorPreProd"]
+    );
+    assert!(config_error(SOURCE, &[("ManagementAccountId", BACKUP)]).contains("backup role"));
+    assert_eq!(
+        rules(&[("ManagementAccountId", PREPROD)]),
+        ["ManagementIsNeitherBackupNorPreProd"]
+    );
+    assert!(config_error(SOURCE, &[("ManagementAccountId", PREPROD)]).contains("pre-prod role"));
+    assert!(
+        rules(&[("ManagementAccountId", "")]).is_empty(),
+        "no management account is fine"
+    );
+    // A 6th pre-prod account would become a source account: refused in every instance, the
+    // 6th account's own included.
+    let six = "333333333333,333333333334,333333333335,333333333336,333333333337,333333333338";
+    for account in [SOURCE, "333333333338", PREPROD] {
+        let e = eval(&t, account, "eu-west-1", &[("PreProdAccountIds", six)]);
+        assert!(e.broken_rules().unwrap().is_empty(), "Rules cannot count");
+        let error = config_of(&e).unwrap_err().to_string();
+        assert!(error.contains("lists 6 accounts"), "{account}: {error}");
+    }
+    assert_eq!(
+        eval(
+            &t,
+            "333333333338",
+            "eu-west-1",
+            &[("PreProdAccountIds", six)]
+        )
+        .role,
+        Role::Source,
+        "what it would have deployed as"
+    );
+    // Cold storage needs 90 days before deletion.
+    assert!(
+        config_error(
+            BACKUP,
+            &[
+                ("CopyMoveToColdStorageAfterDays", "30"),
+                ("CopyDeleteAfterDays", "119")
+            ]
+        )
+        .contains("at least CROSSVAULT_COPY_COLD_AFTER_DAYS + 90 = 120")
+    );
+    assert!(
+        config_of(&eval(
+            &t,
+            BACKUP,
+            "eu-west-1",
+            &[
+                ("CopyMoveToColdStorageAfterDays", "30"),
+                ("CopyDeleteAfterDays", "120")
+            ]
+        ))
+        .is_ok()
+    );
+    // A lock range that excludes the copies' retention makes every copy fail: refused in the
+    // source accounts (which start the copies) as much as in the backup account.
+    for account in [SOURCE, BACKUP] {
+        let e = config_error(account, &[("LockMinRetentionDays", "36")]);
+        assert!(
+            e.contains("outside the central vault's Vault Lock range 36..unbounded"),
+            "{e}"
+        );
+        let e = config_error(account, &[("LockMaxRetentionDays", "30")]);
+        assert!(e.contains("7..30"), "{e}");
+    }
+    assert!(
+        config_of(&eval(
+            &t,
+            SOURCE,
+            "eu-west-1",
+            &[("LockMinRetentionDays", "36"), ("VaultLockMode", "none")]
+        ))
+        .is_ok(),
+        "no lock, no range"
+    );
+    // Everything that could be deployed waits for the check.
+    let e = eval(&t, BACKUP, "eu-central-1", &[]);
+    for resource in &e.resources {
+        let r = &t.resources()[&resource.logical_id];
+        let deploys_something = matches!(
+            r.resource_type.as_str(),
+            "Custom::VaultKey"
+                | "Custom::ExistingKey"
+                | "Custom::BackupRegionSettings"
+                | "Custom::BackupGlobalSettings"
+                | "AWS::Events::Rule"
+                | "AWS::Lambda::EventSourceMapping"
+        );
+        if deploys_something {
+            assert_eq!(
+                r.depends_on,
+                ["HandlerConfiguration"],
+                "{}",
+                resource.logical_id
+            );
+        }
+    }
+    // Vaults need a key, which needs the check; their policies and locks need the vault.
+    for (vault, key_ref) in [("CentralVault", "VaultKey")] {
+        let props = e.properties(vault).unwrap().unwrap();
+        assert_eq!(
+            props["EncryptionKeyArn"],
+            json!({"Fn::GetAtt": [key_ref, "KeyArn"]})
+        );
+    }
+    // The check runs again whenever a parameter it depends on changes.
+    let check = e.properties("HandlerConfiguration").unwrap().unwrap();
+    let listed = check["Parameters"].as_array().unwrap().len();
+    assert!(listed >= 20, "{check:#}");
 }
 
 /// One rule for vault names: what the template's parameters admit is exactly what the
