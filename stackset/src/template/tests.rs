@@ -7,6 +7,8 @@ use serde_json::{Value as Json, json};
 
 use super::*;
 
+mod permissions;
+
 const TEMPLATE: &str = include_str!("../../../template/crossvault.yaml");
 /// The shared sample events (read at run time, as the core's fixture tests do).
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/events");
