@@ -686,8 +686,15 @@ const PREPROD: &str = "333333333333";
 const SOURCE: &str = "111111111111";
 const MANAGEMENT: &str = "999999999999";
 
+/// An account, a region and the parameters that differ from the contract's.
+type Instance = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Instances that differ in what they need.
-const INSTANCES: &[(&str, &str, &[(&str, &str)])] = &[
+const INSTANCES: &[Instance] = &[
     (SOURCE, "eu-west-1", &[]),
     (SOURCE, "eu-west-1", &[("TwoHopResourceTypes", "EBS")]),
     (SOURCE, "eu-west-1", &[("SourceVaultName", "Default")]),
