@@ -1517,3 +1517,93 @@ fn vault_name_parameters_admit_exactly_what_the_handler_parses() {
         assert!(!re.is_match("has.dot"), "{name} must refuse '.'");
     }
 }
+
+/// With NotificationScope organization, every handler publishes to one topic in the backup
+/// account and backup region (one e-mail confirmation for the organization), which admits only
+/// crossvault's handler roles of the organization; the per-instance topics stay for the alarms
+/// and get no subscription.
+#[test]
+fn organization_notifications_go_to_one_topic_in_the_backup_account() {
+    let t = template();
+    let org = [
+        ("NotificationScope", "organization"),
+        ("NotificationEmail", "backup-team@example.com"),
+    ];
+    let org_topic = "arn:aws:sns:eu-central-1:222222222222:crossvault-org-notifications";
+    for (account, region) in [
+        (SOURCE, "eu-west-1"),
+        (SOURCE, "us-east-1"),
+        (PREPROD, "eu-west-1"),
+        (BACKUP, "eu-west-1"),
+        (BACKUP, "eu-central-1"),
+    ] {
+        let e = eval(&t, account, region, &org);
+        assert_eq!(
+            handler_environment(&e).unwrap()["CROSSVAULT_NOTIFY_TOPIC_ARN"],
+            org_topic,
+            "{account} {region}"
+        );
+        assert!(!e.exists("NotificationSubscription"), "{account} {region}");
+        assert!(e.exists("NotificationTopic"), "the alarm's topic stays");
+        let here = account == BACKUP && region == "eu-central-1";
+        for id in [
+            "OrganizationTopic",
+            "OrganizationTopicPolicy",
+            "OrganizationSubscription",
+        ] {
+            assert_eq!(e.exists(id), here, "{id} in {account} {region}");
+        }
+        let handler = e.properties("HandlerRole").unwrap().unwrap();
+        let statements = handler["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let publish = statements.iter().find(|s| s["Sid"] == "Notify").unwrap();
+        assert_eq!(publish["Resource"], org_topic);
+        let key = statements
+            .iter()
+            .find(|s| s["Sid"] == "NotifyEncrypted")
+            .unwrap();
+        assert_eq!(
+            key["Resource"],
+            "arn:aws:kms:eu-central-1:222222222222:key/*"
+        );
+        assert_eq!(
+            key["Condition"]["StringEquals"]["kms:ViaService"],
+            "sns.eu-central-1.amazonaws.com"
+        );
+    }
+    let e = eval(&t, BACKUP, "eu-central-1", &org);
+    let policy = e.properties("OrganizationTopicPolicy").unwrap().unwrap();
+    assert_eq!(
+        policy["PolicyDocument"]["Statement"][0]["Condition"],
+        json!({
+            "StringEquals": {"aws:PrincipalOrgID": {"Fn::GetAtt": ["OrgInfo", "OrganizationId"]}},
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/crossvault-handler-*"}
+        })
+    );
+    assert_eq!(
+        e.properties("OrganizationSubscription").unwrap().unwrap()["Endpoint"],
+        "backup-team@example.com"
+    );
+    let key = statement(
+        &key_statements(&t, BACKUP, "eu-central-1", &org),
+        "CrossvaultOrganizationNotifies",
+    )
+    .clone();
+    assert_eq!(
+        key["Condition"]["StringEquals"]["kms:ViaService"],
+        "sns.eu-central-1.amazonaws.com"
+    );
+    // The default: a topic and a subscription per instance.
+    let own = eval(
+        &t,
+        SOURCE,
+        "eu-west-1",
+        &[("NotificationEmail", "backup-team@example.com")],
+    );
+    assert!(own.exists("NotificationSubscription") && !own.exists("OrganizationTopic"));
+    assert_eq!(
+        handler_environment(&own).unwrap()["CROSSVAULT_NOTIFY_TOPIC_ARN"],
+        "arn:aws:sns:eu-west-1:111111111111:crossvault-notifications"
+    );
+}
