@@ -272,14 +272,14 @@ async fn request(
 }
 
 /// The custom resources in the order CloudFormation creates them: a resource whose properties
-/// read another's attributes (`!GetAtt VaultKey.KeyArn`) after it; otherwise OrganizationInfo
-/// first, then by logical id.
+/// read another's attributes (`!GetAtt VaultKey.KeyArn`), or that `DependsOn` another, after
+/// it; otherwise OrganizationInfo first, then by logical id.
 fn creation_order(customs: Vec<CustomResource>) -> Result<Vec<CustomResource>> {
     let ids: Vec<String> = customs.iter().map(|c| c.logical_id.clone()).collect();
     let mut pending: Vec<(CustomResource, Vec<String>)> = customs
         .into_iter()
         .map(|c| {
-            let mut needs = Vec::new();
+            let mut needs = template().resources()[&c.logical_id].depends_on.clone();
             references(&c.properties, &mut needs);
             needs.retain(|n| ids.contains(n) && *n != c.logical_id);
             (c, needs)
