@@ -16,23 +16,35 @@
 //! - the handler's configuration: `HandlerFunction`'s `Environment`, evaluated for this
 //!   account and region, parsed by `StackConfig::from_iter` as the Lambda would.
 //!
+//! - the Lambda: the real [`Handler`] (what the `bootstrap` binary runs), with the template's
+//!   environment as its configuration, its own SDK clients (the retry policy of
+//!   `AwsClients::from_env`, and the user-agent app name [`HANDLER_APP`], so the test bed's
+//!   request log tells its calls from the harness's), the organization's clock, and the real
+//!   `SqsDeadLetters`; the `EventSourceMapping`'s batch size and concurrency and the function's
+//!   timeout, for the runner that plays the event source mapping.
+//!
 //! Not created, because the test bed cannot or need not: KMS keys (no key policies are
 //! emulated; vaults use the test bed's default key, so `EncryptionKeyArn` is left out), IAM
 //! roles (not checked by the test bed; the ARNs the template resolves are used as they are),
-//! the Lambda function, its log group, alarm and event source mapping (the runner delivers the
-//! queue's messages to the handler library instead), the reconcile schedule (tests call
-//! `reconcile_now`). moto's own CloudFormation runs neither custom resources nor
-//! `AWS::Backup::*` resources, which is why the harness does this itself.
+//! the Lambda function resource, its log group and alarm, the event source mapping (the runner
+//! plays it), the reconcile schedule (the runner invokes the handler with the Scheduled Event).
+//! moto's own CloudFormation runs neither custom resources nor `AWS::Backup::*` resources,
+//! which is why the harness does this itself.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
 use crossvault_core::{Region, Role, StackConfig};
+use crossvault_handler::Handler;
+use crossvault_handler::batch::DeadLetters;
 use crossvault_handler::clients::AwsClients;
+use crossvault_handler::clock::Clock;
 use crossvault_handler::context::InvocationContext;
 use crossvault_handler::custom_resource::{DeliveryPolicy, Engine, EngineOptions, Status};
+use crossvault_handler::dead_letter::SqsDeadLetters;
 use crossvault_handler::pipeline::Pipeline;
 use crossvault_stackset::template::{
     Evaluation, Pseudo, Template, custom_resources, event_rules, handler_environment,
@@ -50,6 +62,68 @@ pub fn template() -> &'static Template {
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Template::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     })
+}
+
+/// The user-agent app name of the handler's SDK clients (`app/crossvault-handler`).
+pub const HANDLER_APP: &str = "crossvault-handler";
+
+/// The handler's SDK configuration: the account's, with the retry policy the Lambda's
+/// `AwsClients::from_env` sets (adaptive, 5 attempts) and the handler's app name.
+pub fn handler_sdk(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder()
+        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .app_name(aws_config::AppName::new(HANDLER_APP).expect("a valid app name"))
+        .build()
+}
+
+/// The handler's clients in `account_id`/`region`, as `AwsClients::from_env` builds them in
+/// the Lambda, with one difference the harness needs: each installation gets retry
+/// partitions of its own. The SDK keeps a client's retry token bucket and adaptive rate
+/// limiter per partition, process-wide; in Lambda one process is one account and region, but
+/// the harness runs every account's handler (and parallel tests) in one process, where the
+/// default partition (`backup-<region>`) would let one account's throttling slow the others.
+pub fn handler_clients(sdk: &SdkConfig, account_id: &str, region: &str) -> AwsClients {
+    use aws_sdk_backup::config::retry::RetryPartition;
+    let config = handler_sdk(sdk);
+    let partition = |service: &str| RetryPartition::new(format!("{service}-{account_id}-{region}"));
+    AwsClients::from_parts(
+        config.clone(),
+        aws_sdk_backup::Client::from_conf(
+            aws_sdk_backup::config::Builder::from(&config)
+                .retry_partition(partition("backup"))
+                .build(),
+        ),
+        aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&config)
+                .retry_partition(partition("organizations"))
+                .build(),
+        ),
+        aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&config)
+                .retry_partition(partition("sns"))
+                .build(),
+        ),
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .retry_partition(partition("sqs"))
+                .build(),
+        ),
+        aws_sdk_resourcegroupstagging::Client::from_conf(
+            aws_sdk_resourcegroupstagging::config::Builder::from(&config)
+                .retry_partition(partition("tagging"))
+                .build(),
+        ),
+    )
+}
+
+/// The template's `EventSourceMapping`, as the runner plays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSource {
+    pub batch_size: usize,
+    /// `ScalingConfig.MaximumConcurrency`: batches handled at the same time.
+    pub maximum_concurrency: usize,
+    /// `FunctionResponseTypes` has `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
 }
 
 /// One custom resource as the harness ran it.
@@ -73,10 +147,16 @@ pub struct Installation {
     /// The raw environment the template gives the handler.
     pub environment: BTreeMap<String, String>,
     pub sdk: SdkConfig,
-    pub pipeline: Arc<Pipeline>,
+    /// The Lambda's handler, entered the way Lambda enters it: `Handler::handle`.
+    pub handler: Arc<Handler>,
+    /// `HandlerFunction.Timeout`: each invocation's deadline.
+    pub function_timeout: Duration,
+    /// The `EventSourceMapping` from the queue to the function, if the instance has one.
+    pub event_source: Option<EventSource>,
     /// The managed vault (source, central or pre-prod), if the instance has one.
     pub vault_name: Option<String>,
     pub queue_url: Option<String>,
+    pub queue_arn: Option<String>,
     pub dead_letter_queue_url: Option<String>,
     pub topic_arn: Option<String>,
     /// A queue subscribed to the notification topic, standing in for the e-mail subscription.
@@ -162,7 +242,8 @@ pub struct Overrides {
     pub central_vault_org_id: Option<String>,
 }
 
-/// Installs crossvault into `account_id`/`region` with the StackSet `params`.
+/// Installs crossvault into `account_id`/`region` with the StackSet `params`; its handler
+/// decides by `clock`.
 pub async fn install(
     cfn: &CloudFormationStandIn,
     sdk: SdkConfig,
@@ -170,13 +251,14 @@ pub async fn install(
     region: &str,
     params: &BTreeMap<String, String>,
     overrides: &Overrides,
+    clock: Arc<dyn Clock>,
 ) -> Result<Installation> {
     let template = template();
     let eval = template
         .evaluate(params, &Pseudo::new(account_id, region))
         .map_err(|e| err(format!("template for {account_id}/{region}: {e}")))?;
     let where_ = format!("{account_id}/{region}");
-    let clients = Arc::new(AwsClients::from_config(sdk.clone()));
+    let clients = Arc::new(handler_clients(&sdk, account_id, region));
     let mut created = Vec::new();
 
     // 1. Custom resources, OrganizationInfo first: the others (and the vault policies) use
@@ -517,11 +599,58 @@ pub async fn install(
             "{where_}: CROSSVAULT_NOTIFY_TOPIC_ARN {configured} is not the topic created ({created})"
         )));
     }
-    let pipeline = Arc::new(Pipeline::new(
-        clients,
+    let pipeline = Pipeline::new(
+        clients.clone(),
         config.clone(),
         Region::new(region).map_err(|e| err(format!("{where_}: region: {e}")))?,
+    )
+    .with_clock(clock);
+    // As `runtime::build_handler_with` assembles it, from this stack's environment.
+    let dead_letters = environment
+        .get("CROSSVAULT_DEAD_LETTER_QUEUE_URL")
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            Arc::new(SqsDeadLetters {
+                client: clients.sqs.clone(),
+                queue_url: url.clone(),
+            }) as Arc<dyn DeadLetters>
+        });
+    let handler_engine = crossvault_handler::resources::all(&clients)
+        .into_iter()
+        .fold(
+            Engine::new(
+                crossvault_handler::runtime::http_client(),
+                EngineOptions::default(),
+            ),
+            Engine::register,
+        );
+    let handler = Arc::new(Handler::new(
+        handler_engine,
+        Ok(Arc::new(pipeline)),
+        dead_letters,
     ));
+    let function = properties(&eval, "HandlerFunction", &attributes)?;
+    let function_timeout =
+        Duration::from_secs(number(&function["Timeout"]).unwrap_or(3).max(1) as u64);
+    let event_source = match eval
+        .resources
+        .iter()
+        .find(|r| r.resource_type == "AWS::Lambda::EventSourceMapping")
+    {
+        Some(r) => {
+            let props = properties(&eval, &r.logical_id, &attributes)?;
+            Some(EventSource {
+                batch_size: number(&props["BatchSize"]).unwrap_or(10).clamp(1, 10) as usize,
+                maximum_concurrency: number(&props["ScalingConfig"]["MaximumConcurrency"])
+                    .unwrap_or(2)
+                    .max(1) as usize,
+                report_batch_item_failures: props["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|v| v == "ReportBatchItemFailures")),
+            })
+        }
+        None => None,
+    };
     Ok(Installation {
         account_id: account_id.to_owned(),
         region: region.to_owned(),
@@ -529,9 +658,12 @@ pub async fn install(
         config,
         environment,
         sdk,
-        pipeline,
+        handler,
+        function_timeout,
+        event_source,
         vault_name,
         queue_url: queue_urls.get("EventQueue").map(|(u, _)| u.clone()),
+        queue_arn: queue_urls.get("EventQueue").map(|(_, a)| a.clone()),
         dead_letter_queue_url: queue_urls.get("DeadLetterQueue").map(|(u, _)| u.clone()),
         topic_arn,
         notifications_queue_url,

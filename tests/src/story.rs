@@ -26,11 +26,16 @@ What is real and what is emulated here:
   - Custom resources (Custom::OrganizationInfo, Custom::BackupRegionSettings,
     Custom::BackupGlobalSettings) run through the handler's real custom-resource engine and
     answer over HTTP to a local ResponseURL.
-  - The Lambda is the handler library, called in-process per account and region with the
-    configuration the template's HandlerFunction environment gives it; the harness plays the
-    SQS event source mapping.
-  - Not emulated: IAM permissions and roles, KMS keys and key policies, Lambda, CloudFormation
-    itself, real time (copies complete instantly).";
+  - The Lambda is the handler library's real entry (Handler::handle, what the bootstrap binary
+    calls), in-process per account and region, with the configuration the template's
+    HandlerFunction environment gives it. The harness plays Lambda's SQS event source mapping
+    (batches from the real queue, partial-batch answers, visibility timeout, the queue's own
+    redrive to the dead-letter queue) and the reconcile schedule.
+  - Time: jobs take test bed time (a backup 10 minutes, a copy 30); the harness moves the
+    organization's clock to the next job step when the queues are quiet, and the handler's
+    clock follows it.
+  - Not emulated: IAM permissions and roles, KMS keys and key policies, Lambda itself,
+    CloudFormation itself.";
 
 /// A recovery point as `ListRecoveryPointsByBackupVault` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +49,7 @@ pub struct PointView {
     pub status: String,
     pub creation_date: Option<DateTime<Utc>>,
     pub delete_after_days: Option<i64>,
+    pub cold_after_days: Option<i64>,
     pub source_vault_arn: Option<String>,
 }
 
@@ -58,6 +64,8 @@ pub struct CopyView {
     pub source_recovery_point_arn: String,
     pub destination_vault_arn: String,
     pub destination_recovery_point_arn: Option<String>,
+    /// The backup plan whose copy action started it (`CreatedBy.BackupPlanId`), if any.
+    pub created_by_plan: Option<String>,
 }
 
 /// A restore job (`ListRestoreJobs`).
@@ -102,6 +110,24 @@ impl Outcome {
             .collect()
     }
 
+    /// Copy jobs that duplicate another (same source point, same destination, neither
+    /// FAILED), one line per pair. Empty when every copy was made exactly once.
+    pub fn duplicate_copies(&self) -> Vec<String> {
+        let mut seen = BTreeMap::<(&str, &str), Vec<&str>>::new();
+        for c in &self.copies {
+            if c.state == "FAILED" {
+                continue;
+            }
+            seen.entry((&c.source_recovery_point_arn, &c.destination_vault_arn))
+                .or_default()
+                .push(&c.job_id);
+        }
+        seen.into_iter()
+            .filter(|(_, jobs)| jobs.len() > 1)
+            .map(|((rp, vault), jobs)| format!("{rp} -> {vault}: {} jobs {jobs:?}", jobs.len()))
+            .collect()
+    }
+
     /// The copy jobs out of `source_recovery_point_arn`.
     pub fn copies_of(&self, source_recovery_point_arn: &str) -> Vec<&CopyView> {
         self.copies
@@ -143,6 +169,10 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
                     status: rp.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
                     creation_date: rp.creation_date.as_ref().and_then(to_chrono),
                     delete_after_days: rp.lifecycle.as_ref().and_then(|l| l.delete_after_days),
+                    cold_after_days: rp
+                        .lifecycle
+                        .as_ref()
+                        .and_then(|l| l.move_to_cold_storage_after_days),
                     source_vault_arn: rp.source_backup_vault_arn,
                 });
             }
@@ -160,6 +190,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
                     source_recovery_point_arn: job.source_recovery_point_arn.unwrap_or_default(),
                     destination_vault_arn: job.destination_backup_vault_arn.unwrap_or_default(),
                     destination_recovery_point_arn: job.destination_recovery_point_arn,
+                    created_by_plan: job.created_by.and_then(|c| c.backup_plan_id),
                 });
             }
         }
@@ -183,7 +214,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
         if let Some(queue) = &installation.notifications_queue_url {
             let sqs = installation.sqs();
             loop {
-                let messages = crate::runner::receive_batch(&sqs, queue).await?;
+                let messages = crate::runner::receive(&sqs, queue, 10).await?;
                 if messages.is_empty() {
                     break;
                 }
@@ -387,17 +418,14 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
             ));
         }
     }
-    for d in night.failures() {
+    for d in &night.dead_letters {
         broken.push(format!(
-            "the handler in {}/{} failed on a {}: {}",
+            "an event was dead-lettered in {}/{}: {}",
             d.account,
             d.region,
-            d.detail_type,
-            d.result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default()
+            d.reason
+                .as_deref()
+                .unwrap_or("(moved by the queue's redrive policy after maxReceiveCount)")
         ));
     }
     for n in &outcome.notifications {

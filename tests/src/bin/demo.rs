@@ -151,7 +151,7 @@ async fn run() -> Result<bool> {
     println!("\nThe morning after, account by account, region by region:");
     print!("{}", story::render(&org, &night, &outcome));
 
-    let now = org.testbed.now().await?;
+    let now = org.now().await?;
     let broken = story::check(&org, &night, now, &outcome);
     let pending = story::pending(&org, &outcome);
     let promises = story::promises(&org, &night, now, &outcome);
