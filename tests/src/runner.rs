@@ -367,7 +367,7 @@ pub async fn run_until_quiet(org: &Org, deliveries: &mut Vec<Delivery>) -> Resul
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let polls = org.with_queues().map(|i| poll(i));
+        let polls = org.with_queues().map(poll);
         let mut handled = 0;
         for result in futures::future::join_all(polls).await {
             let got = result?;
