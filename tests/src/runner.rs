@@ -234,38 +234,50 @@ pub async fn start_plan_backups(
     specs: &[BackupSpec],
     copy_actions: &[(String, i64)],
 ) -> Result<Vec<StartedBackup>> {
-    let mut started = Vec::new();
-    for spec in specs {
-        let resource_arn = resource_of(org, spec).await?;
-        let installation = org.installation(&spec.account, &spec.region)?;
-        let mut lifecycle = json!({"DeleteAfterDays": spec.delete_after_days});
-        if let Some(cold) = spec.cold_after_days {
-            lifecycle["MoveToColdStorageAfterDays"] = json!(cold);
-        }
-        let actions: Vec<Value> = copy_actions
-            .iter()
-            .map(|(vault, days)| json!({"destinationBackupVaultArn": vault, "lifecycle": {"DeleteAfterDays": days}}))
-            .collect();
-        let answer = org
-            .testbed
-            .plan_backup_job(json!({
-                "accountId": spec.account,
-                "region": spec.region,
-                "backupVaultName": managed_vault(installation)?,
-                "resourceArn": resource_arn,
-                "lifecycle": lifecycle,
-                "copyActions": actions,
-            }))
-            .await?;
-        started.push(StartedBackup {
-            spec: spec.clone(),
-            resource_arn,
-            backup_job_id: answer["jobId"].as_str().unwrap_or_default().to_owned(),
-            recovery_point_arn: answer["recoveryPointArn"].as_str().map(str::to_owned),
-            state: answer["state"].as_str().unwrap_or_default().to_owned(),
-        });
+    use futures::StreamExt;
+    // A few at a time: a night's plan jobs start together.
+    futures::stream::iter(specs)
+        .map(|spec| start_plan_backup(org, spec, copy_actions))
+        .buffered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+async fn start_plan_backup(
+    org: &Org,
+    spec: &BackupSpec,
+    copy_actions: &[(String, i64)],
+) -> Result<StartedBackup> {
+    let resource_arn = resource_of(org, spec).await?;
+    let installation = org.installation(&spec.account, &spec.region)?;
+    let mut lifecycle = json!({"DeleteAfterDays": spec.delete_after_days});
+    if let Some(cold) = spec.cold_after_days {
+        lifecycle["MoveToColdStorageAfterDays"] = json!(cold);
     }
-    Ok(started)
+    let actions: Vec<Value> = copy_actions
+        .iter()
+        .map(|(vault, days)| json!({"destinationBackupVaultArn": vault, "lifecycle": {"DeleteAfterDays": days}}))
+        .collect();
+    let answer = org
+        .testbed
+        .plan_backup_job(json!({
+            "accountId": spec.account,
+            "region": spec.region,
+            "backupVaultName": managed_vault(installation)?,
+            "resourceArn": resource_arn,
+            "lifecycle": lifecycle,
+            "copyActions": actions,
+        }))
+        .await?;
+    Ok(StartedBackup {
+        spec: spec.clone(),
+        resource_arn,
+        backup_job_id: answer["jobId"].as_str().unwrap_or_default().to_owned(),
+        recovery_point_arn: answer["recoveryPointArn"].as_str().map(str::to_owned),
+        state: answer["state"].as_str().unwrap_or_default().to_owned(),
+    })
 }
 
 async fn resource_of(org: &Org, spec: &BackupSpec) -> Result<String> {
@@ -379,8 +391,8 @@ pub async fn run_until_quiet(org: &Org, deliveries: &mut Vec<Delivery>) -> Resul
         }
         // Nothing visible: quiet unless a message is in flight (left for redelivery).
         let mut in_flight = 0;
-        for installation in org.with_queues() {
-            in_flight += not_visible(installation).await?;
+        for count in futures::future::join_all(org.with_queues().map(not_visible)).await {
+            in_flight += count?;
         }
         if in_flight == 0 {
             return Ok(rounds);

@@ -251,6 +251,8 @@ pub struct Promise {
     pub copies: Vec<(String, i64)>,
     /// The original's `DeleteAfterDays` afterwards.
     pub original_delete_after_days: i64,
+    /// The original's `MoveToColdStorageAfterDays` afterwards (kept as it was).
+    pub original_cold_after_days: Option<i64>,
 }
 
 fn param<'a>(org: &'a Org, name: &str, default: &'a str) -> &'a str {
@@ -290,8 +292,18 @@ pub fn promises(
         } else {
             backup_region
         };
-        let mut copies = vec![(Org::vault_arn(backup_account, offsite, vault), copy_days)];
-        if local {
+        let resource_type = b.spec.resource.as_ref().map_or("RDS", |(t, _)| t.as_str());
+        let two_hop = param(org, "TwoHopResourceTypes", "")
+            .split(',')
+            .any(|t| t.trim() == resource_type);
+        // A two-hop type goes into the backup account in its own region first; the backup
+        // account forwards it (a copy the source account does not own).
+        let mut copies = if two_hop {
+            vec![(Org::vault_arn(backup_account, region, vault), copy_days)]
+        } else {
+            vec![(Org::vault_arn(backup_account, offsite, vault), copy_days)]
+        };
+        if local && !two_hop {
             copies.push((Org::vault_arn(backup_account, region, vault), copy_days));
         }
         let tagged = b
@@ -303,8 +315,9 @@ pub fn promises(
             copies.push((Org::vault_arn(pp, region, vault), copy_days));
         }
         // Shortened to NewDeleteAfterDays, never below the point's age (whole days, rounded
-        // up) + 1, never lengthened, and never when the original outlives its copies (that
-        // would cut the organization's total retention).
+        // up) + 1, never below its cold-storage days + 90 (both fields kept), never lengthened,
+        // and never when the original outlives its copies (that would cut the organization's
+        // total retention).
         let created = outcome
             .point(original)
             .and_then(|p| p.creation_date)
@@ -312,10 +325,11 @@ pub fn promises(
         let secs = (now - created).num_seconds().max(0);
         let age = (secs + 86_399) / 86_400;
         let before = b.spec.delete_after_days;
+        let cold_floor = b.spec.cold_after_days.map_or(0, |c| c + 90);
         let shortened = if before > copy_days {
             before
         } else {
-            new_days.max(age + 1).min(before)
+            new_days.max(age + 1).max(cold_floor).min(before)
         };
         out.push(Promise {
             original: original.clone(),
@@ -323,6 +337,7 @@ pub fn promises(
             region: region.to_owned(),
             copies,
             original_delete_after_days: shortened,
+            original_cold_after_days: b.spec.cold_after_days,
         });
     }
     out
@@ -391,6 +406,16 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
             broken.push(format!(
                 "{}: unexpected copy job {} into {} ({})",
                 promise.original, extra.job_id, extra.destination_vault_arn, extra.state
+            ));
+        }
+        if original.cold_after_days != promise.original_cold_after_days {
+            broken.push(format!(
+                "original {} in {}/{} moves to cold storage after {:?} days, expected {:?}",
+                promise.original,
+                promise.account,
+                promise.region,
+                original.cold_after_days,
+                promise.original_cold_after_days
             ));
         }
         if original.delete_after_days != Some(promise.original_delete_after_days) {

@@ -114,6 +114,8 @@ pub enum EventOrder {
 #[serde(rename_all = "camelCase")]
 pub struct ApiCall {
     pub seq: u64,
+    /// When it was served, on the caller's organization's clock (RFC 3339).
+    pub time: String,
     pub service: String,
     pub operation: String,
     pub account_id: String,
@@ -282,9 +284,10 @@ impl Testbed {
             .await
     }
 
-    /// Moves the clock of `account`'s organization to the next due step of its timed jobs.
-    pub async fn clock_to_next_job(&self, account: &str) -> Result<ClockState> {
-        self.clock_call(json!({"accountId": account, "toNextJob": true}))
+    /// Moves the clock of `account`'s organization to the next due step of its timed jobs,
+    /// and `slack_seconds` beyond it (the steps due in that time are taken too).
+    pub async fn clock_to_next_job(&self, account: &str, slack_seconds: f64) -> Result<ClockState> {
+        self.clock_call(json!({"accountId": account, "toNextJob": true, "slackSeconds": slack_seconds}))
             .await
     }
 

@@ -132,7 +132,12 @@ def set_clock(request: Request) -> dict[str, Any]:
             raise ControlError("toNextJob needs an accountId (timed jobs are scheduled per organization)")
         due = jobs.SCHEDULE.next_due(scope)
         now = clock.now_in(scope)
-        offset = current + max(0.0, (due - now).total_seconds()) if due is not None else current
+        # slackSeconds: also take the steps that fall due shortly after (one move for jobs
+        # started together instead of one per job).
+        slack = _number(body, "slackSeconds") if body.get("slackSeconds") is not None else 0.0
+        if slack < 0:
+            raise ControlError("slackSeconds must not be negative")
+        offset = current + max(0.0, (due - now).total_seconds()) + slack if due is not None else current
     clock.set_offset(offset, scope)
     steps = jobs.tick(scope) if scope is not None else 0
     return _clock_state(scope) | {"steps": steps}

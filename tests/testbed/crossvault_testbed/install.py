@@ -7,7 +7,7 @@ from moto.backup.models import backup_backends
 from moto.core.responses import BaseResponse
 from moto.events.utils import EventTemplateParser
 
-from . import requestlog
+from . import clock, requestlog
 from .backend import ExtendedBackupBackend
 from .resources import include_awsbackup_snapshots_in_lookups
 from .responses import ORIGINAL_CALL_ACTION, ExtendedBackupResponse
@@ -52,14 +52,15 @@ EVENT_TEMPLATE = (
 
 def _logged_call_action(self: BaseResponse) -> Any:
     """moto's dispatch of any service, entered in the request log (Backup logs its own)."""
-    entry = requestlog.record(
-        self.service_name or "unknown",
-        self._get_action() or "unknown",
-        self.current_account,
-        self.region,
-        requestlog.token_of(self.body),
-        requestlog.app_of(self.headers),
-    )
+    with clock.in_scope(clock.scope_of(self.current_account)):
+        entry = requestlog.record(
+            self.service_name or "unknown",
+            self._get_action() or "unknown",
+            self.current_account,
+            self.region,
+            requestlog.token_of(self.body),
+            requestlog.app_of(self.headers),
+        )
     status, headers, body = ORIGINAL_CALL_ACTION(self)
     requestlog.finish(entry, status, headers)
     return status, headers, body

@@ -28,13 +28,13 @@ class ExtendedBackupResponse(BackupResponse):
 
     def call_action(self):  # type: ignore[no-untyped-def]
         account, region, operation = self.current_account, self.region, self._get_action()
-        entry = requestlog.record(
-            "backup", operation, account, region, requestlog.token_of(self.body), requestlog.app_of(self.headers)
-        )
         # One request can read and write several accounts' backends (a copy job).
         with STATE_LOCK:
             scope = clock.scope_of(account)
             with clock.in_scope(scope):
+                entry = requestlog.record(
+                    "backup", operation, account, region, requestlog.token_of(self.body), requestlog.app_of(self.headers)
+                )
                 # What the caller reads is what AWS would show at the scope's time.
                 jobs.tick(scope)
                 error = faults.api_fault_for(operation, account, region)
