@@ -241,7 +241,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
 }
 
 /// What crossvault promises for one original of the night, worked out from the StackSet
-/// parameters and DESIGN.md (not from the handler's code).
+/// parameters and the promises README.md states (not from the handler's code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promise {
     pub original: String,
@@ -477,7 +477,7 @@ pub fn pending(org: &Org, outcome: &Outcome) -> Vec<String> {
         .count();
     if arrived > 0 && restored == 0 {
         out.push(format!(
-            "pre-prod restore on arrival (DESIGN.md \"Pre-prod restore\"): {arrived} recovery point(s) arrived in pre-prod, none was restored — the handler ignores arrivals in pre-prod accounts for now"
+            "pre-prod restore on arrival: {arrived} recovery point(s) arrived in pre-prod, none was restored — the handler ignores arrivals in pre-prod accounts for now"
         ));
     }
     out
