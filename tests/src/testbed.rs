@@ -287,8 +287,10 @@ impl Testbed {
     /// Moves the clock of `account`'s organization to the next due step of its timed jobs,
     /// and `slack_seconds` beyond it (the steps due in that time are taken too).
     pub async fn clock_to_next_job(&self, account: &str, slack_seconds: f64) -> Result<ClockState> {
-        self.clock_call(json!({"accountId": account, "toNextJob": true, "slackSeconds": slack_seconds}))
-            .await
+        self.clock_call(
+            json!({"accountId": account, "toNextJob": true, "slackSeconds": slack_seconds}),
+        )
+        .await
     }
 
     /// Holds (`hold`) or delivers (`immediate`, each event `copies` times) the events of
@@ -391,6 +393,18 @@ impl Testbed {
             reqwest::Method::POST,
             "/faults/throttling",
             Some(json!({"accountId": account, "ratePerSecond": rate_per_second})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes every fault of `account`'s organization (throttling) and `account`'s own (copy
+    /// failures, errors).
+    pub async fn clear_faults(&self, account: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/faults/clear",
+            Some(json!({"accountId": account})),
         )
         .await
         .map(|_| ())

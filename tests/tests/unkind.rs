@@ -50,7 +50,10 @@ async fn run_until(org: &Org, deliveries: &mut Vec<Delivery>, mut done: impl Asy
             return;
         }
         let state = org.clock_state().await.unwrap();
-        assert!(state.in_flight > 0, "the night settled before the condition held");
+        assert!(
+            state.in_flight > 0,
+            "the night settled before the condition held"
+        );
         org.clock_to_next_job().await.unwrap();
     }
 }
@@ -77,8 +80,14 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
     let refused = copy_jobs_of(&org, &a, PRIMARY_REGION, &orders).await;
     assert_eq!(refused.len(), 1, "{refused:#?}");
     assert_eq!(state(&refused[0]), "FAILED");
-    assert_eq!(refused[0].destination_backup_vault_arn.as_deref(), Some(&*central));
-    assert_eq!(current_days(&org, &a, PRIMARY_REGION, &orders).await, Some(35));
+    assert_eq!(
+        refused[0].destination_backup_vault_arn.as_deref(),
+        Some(&*central)
+    );
+    assert_eq!(
+        current_days(&org, &a, PRIMARY_REGION, &orders).await,
+        Some(35)
+    );
     let first_tokens: BTreeSet<Option<String>> = handler_calls(&org, &a, "StartCopyJob", 0)
         .await
         .into_iter()
@@ -126,7 +135,10 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         .iter()
         .find(|j| j.copy_job_id != refused[0].copy_job_id)
         .unwrap();
-    assert_eq!(retry.destination_backup_vault_arn.as_deref(), Some(&*central));
+    assert_eq!(
+        retry.destination_backup_vault_arn.as_deref(),
+        Some(&*central)
+    );
     // Under way, not done: the original keeps its retention.
     assert_ne!(state(retry), "COMPLETED");
     let mut deliveries = Vec::new();
@@ -135,7 +147,10 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         org.testbed.job(&retry_id).await.unwrap().state == "RUNNING"
     })
     .await;
-    assert_eq!(current_days(&org, &a, PRIMARY_REGION, &orders).await, Some(35));
+    assert_eq!(
+        current_days(&org, &a, PRIMARY_REGION, &orders).await,
+        Some(35)
+    );
 
     runner::run_until_settled(&org, &mut deliveries)
         .await
@@ -146,7 +161,10 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         .find(|j| j.copy_job_id.as_deref() == Some(&*retry_id))
         .unwrap();
     assert_eq!(state(done), "COMPLETED");
-    assert_eq!(current_days(&org, &a, PRIMARY_REGION, &orders).await, Some(7));
+    assert_eq!(
+        current_days(&org, &a, PRIMARY_REGION, &orders).await,
+        Some(7)
+    );
     // Shortened after the new copy completed (test bed times), once.
     let shortened = handler_calls(&org, &a, "UpdateRecoveryPointLifecycle", since).await;
     assert_eq!(shortened.len(), 1, "{shortened:#?}");
@@ -251,7 +269,8 @@ async fn a_ten_day_old_point_is_shortened_to_its_age_plus_one() {
     let created = outcome.point(orders).unwrap().creation_date.unwrap();
     let age = org.now().await.unwrap() - created;
     assert!(
-        age > chrono::Duration::days(9) + chrono::Duration::hours(22) && age < chrono::Duration::days(10),
+        age > chrono::Duration::days(9) + chrono::Duration::hours(22)
+            && age < chrono::Duration::days(10),
         "{age}"
     );
     assert_eq!(
@@ -391,7 +410,10 @@ async fn two_hops_end_to_end_including_the_forward() {
         ),
         (Some(&*hop1), "COMPLETED")
     );
-    assert_eq!(current_days(&org, &a, PRIMARY_REGION, &orders).await, Some(35));
+    assert_eq!(
+        current_days(&org, &a, PRIMARY_REGION, &orders).await,
+        Some(35)
+    );
     // The forward ends; the reconcile schedule fires everywhere; the night goes on.
     runner::run_until_settled(&org, &mut deliveries)
         .await
@@ -422,8 +444,7 @@ async fn two_hops_end_to_end_including_the_forward() {
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_to_local_region_makes_both_copies_before_shortening() {
     let mut org = org("local").await;
-    org.params
-        .insert("CopyToLocalRegion".into(), "true".into());
+    org.params.insert("CopyToLocalRegion".into(), "true".into());
     org.install().await.unwrap();
     let ids = org.ids.clone();
     let a = ids.sources[0].clone();
@@ -447,7 +468,10 @@ async fn copy_to_local_region_makes_both_copies_before_shortening() {
     })
     .await;
     // The backup-region copy is done, the local one under way: nothing shortened yet.
-    assert_eq!(current_days(&org, &a, PRIMARY_REGION, &orders).await, Some(35));
+    assert_eq!(
+        current_days(&org, &a, PRIMARY_REGION, &orders).await,
+        Some(35)
+    );
     let night = runner::finish_night(&org, backups).await.unwrap();
     let outcome = story::collect(&org).await.unwrap();
     eprintln!("{}", story::render(&org, &night, &outcome));
@@ -551,11 +575,99 @@ async fn one_permanent_failure_in_a_batch_is_dead_lettered_once_and_the_rest_del
     }
 }
 
+/// A record whose handling keeps failing with a retryable error (AWS Backup answers
+/// `ServiceUnavailableException` 503, every time) is reported back, redelivered after the
+/// visibility timeout, and after the queue's `maxReceiveCount` moved to the dead-letter queue by
+/// SQS's own redrive policy — not dropped, not dead-lettered early by the handler. Once AWS
+/// recovers, the reconcile finishes what the events could not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_failing_again_and_again_is_moved_to_the_dead_letter_queue_by_the_queue() {
+    let mut org = org("redrive").await;
+    org.install().await.unwrap();
+    let ids = org.ids.clone();
+    let a = ids.sources[0].clone();
+    let installation = org.installation(&a, PRIMARY_REGION).unwrap();
+    let redrive = installation
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(installation.queue_url.as_deref().unwrap())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]
+        .clone();
+    let max_receive_count =
+        serde_json::from_str::<serde_json::Value>(&redrive).unwrap()["maxReceiveCount"]
+            .as_u64()
+            .unwrap() as u32;
+    org.testbed
+        .inject_errors(
+            &a,
+            "StartCopyJob",
+            10_000,
+            503,
+            "ServiceUnavailableException",
+        )
+        .await
+        .unwrap();
+    let night = runner::night(&org, &[BackupSpec::rds(&a, PRIMARY_REGION, "orders")])
+        .await
+        .unwrap();
+    org.testbed.clear_faults(&a).await.unwrap();
+    // Both events of the backup (job COMPLETED, recovery point COMPLETED) went round.
+    let ids_of = |outcome: &RecordOutcome| -> BTreeSet<String> {
+        night
+            .deliveries
+            .iter()
+            .filter(|d| &d.outcome == outcome)
+            .map(|d| d.message_id.clone())
+            .collect()
+    };
+    let reported = ids_of(&RecordOutcome::Reported);
+    assert_eq!(reported.len(), 2, "{:#?}", night.deliveries);
+    for id in &reported {
+        let counts: Vec<u32> = night
+            .deliveries
+            .iter()
+            .filter(|d| &d.message_id == id)
+            .map(|d| d.receive_count)
+            .collect();
+        assert_eq!(counts, (1..=max_receive_count).collect::<Vec<_>>(), "{id}");
+    }
+    assert!(ids_of(&RecordOutcome::Deleted).is_disjoint(&reported));
+    let moved: BTreeSet<String> = night
+        .dead_letters
+        .iter()
+        .filter(|d| d.reason.is_none())
+        .map(|d| d.message_id.clone())
+        .collect();
+    assert_eq!(moved, reported, "{:#?}", night.dead_letters);
+    assert_eq!(
+        night.dead_letters.len(),
+        2,
+        "the handler dead-lettered too: {:#?}",
+        night.dead_letters
+    );
+    // Nothing lost: the reconcile copies and shortens once AWS answers again.
+    runner::reconcile(&org, &a, PRIMARY_REGION).await.unwrap();
+    let mut later = Vec::new();
+    runner::run_until_settled(&org, &mut later).await.unwrap();
+    let outcome = story::collect(&org).await.unwrap();
+    let orders = original(&night, "orders");
+    assert_eq!(
+        copies(&outcome, orders),
+        BTreeSet::from([completed(vault(&ids.backup, BACKUP_REGION), 35)])
+    );
+    assert_eq!(delete_days(&outcome, orders), Some(7));
+}
+
 /// 200 backups in one account (100 per region) under AWS Backup's API quota (5 mutating
 /// calls per second per account and region, `ThrottlingException` beyond): every copy is made
 /// exactly once, every original shortened, nothing dead-lettered.
 #[tokio::test(flavor = "multi_thread")]
-async fn two_hundred_backups_under_throttling_are_each_copied_exactly_once() {
+async fn a_night_of_two_hundred_backups_under_throttling_copies_each_exactly_once() {
     let mut org = org("throttle").await;
     org.install().await.unwrap();
     let ids = org.ids.clone();
@@ -645,7 +757,9 @@ async fn duplicated_and_reordered_events_start_no_duplicate_copy() {
     loop {
         if org.held_events().await.unwrap() > 0 {
             released += org.release_events(EventOrder::Reverse, 2).await.unwrap();
-            runner::run_until_quiet(&org, &mut deliveries).await.unwrap();
+            runner::run_until_quiet(&org, &mut deliveries)
+                .await
+                .unwrap();
             continue;
         }
         if org.clock_state().await.unwrap().in_flight == 0 {
