@@ -442,7 +442,11 @@ async fn poll(installation: &Installation) -> Result<Vec<Delivery>> {
         batches.push(messages);
     }
     let invocations = batches.iter().map(|messages| {
-        let event = lambda_sqs_event(installation, messages);
+        let event = lambda_sqs_event(
+            installation.queue_arn.as_deref().unwrap_or_default(),
+            &installation.region,
+            messages,
+        );
         let ctx = InvocationContext::local(installation.function_timeout);
         async move { installation.handler.handle(event, &ctx).await }
     });
@@ -541,9 +545,10 @@ fn reported_failures(
     Ok(ids)
 }
 
-/// The event Lambda's SQS event source mapping sends for `messages`.
+/// The event Lambda's SQS event source mapping sends for `messages` of the queue `queue_arn`.
 pub fn lambda_sqs_event(
-    installation: &Installation,
+    queue_arn: &str,
+    region: &str,
     messages: &[aws_sdk_sqs::types::Message],
 ) -> Value {
     let records: Vec<Value> = messages
@@ -575,8 +580,8 @@ pub fn lambda_sqs_event(
                 "messageAttributes": message_attributes,
                 "md5OfBody": m.md5_of_body,
                 "eventSource": "aws:sqs",
-                "eventSourceARN": installation.queue_arn,
-                "awsRegion": installation.region,
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
             })
         })
         .collect();
@@ -736,4 +741,101 @@ pub async fn reconcile_everywhere(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::types::{Message, MessageAttributeValue};
+
+    fn message(id: &str) -> Message {
+        Message::builder()
+            .message_id(id)
+            .receipt_handle(format!("handle-{id}"))
+            .body(r#"{"detail-type": "Copy Job State Change"}"#)
+            .md5_of_body("0123456789abcdef0123456789abcdef")
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "2")
+            .attributes(MessageSystemAttributeName::SentTimestamp, "1767225600000")
+            .message_attributes(
+                "crossvault-reason",
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("why")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn the_event_has_the_shape_lambda_sends() {
+        let arn = "arn:aws:sqs:eu-west-1:111111111111:crossvault-events";
+        let event = lambda_sqs_event(arn, "eu-west-1", &[message("m1")]);
+        assert_eq!(
+            event,
+            json!({"Records": [{
+                "messageId": "m1",
+                "receiptHandle": "handle-m1",
+                "body": r#"{"detail-type": "Copy Job State Change"}"#,
+                "attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1767225600000"},
+                "messageAttributes": {"crossvault-reason": {"stringValue": "why",
+                    "stringListValues": [], "binaryListValues": [], "dataType": "String"}},
+                "md5OfBody": "0123456789abcdef0123456789abcdef",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "eu-west-1",
+            }]})
+        );
+        // The handler recognises it as an SQS batch.
+        assert_eq!(
+            crossvault_handler::incoming::classify(&event),
+            Ok(crossvault_handler::incoming::Incoming::SqsBatch)
+        );
+    }
+
+    #[test]
+    fn only_reported_records_stay_and_answers_lambda_rejects_keep_the_whole_batch() {
+        let batch = [message("m1"), message("m2")];
+        let answer = |v: Value| Ok::<_, crossvault_handler::HandlerError>(v);
+        assert_eq!(
+            reported_failures(
+                &batch,
+                answer(json!({"batchItemFailures": [{"itemIdentifier": "m2"}]})),
+                true
+            ),
+            Ok(vec!["m2".to_owned()])
+        );
+        assert_eq!(
+            reported_failures(&batch, answer(json!({"batchItemFailures": []})), true),
+            Ok(vec![])
+        );
+        assert_eq!(
+            reported_failures(&batch, answer(json!({})), true),
+            Ok(vec![])
+        );
+        assert!(
+            reported_failures(
+                &batch,
+                answer(json!({"batchItemFailures": [{"itemIdentifier": "other"}]})),
+                true
+            )
+            .is_err()
+        );
+        assert!(reported_failures(&batch, answer(json!({"processed": 1})), true).is_err());
+        let failed = Err(crossvault_handler::HandlerError::MalformedBatch("x".into()));
+        assert!(
+            reported_failures(&batch, failed, true)
+                .unwrap_err()
+                .starts_with("function error")
+        );
+        // Without ReportBatchItemFailures a successful invocation deletes every record.
+        assert_eq!(
+            reported_failures(
+                &batch,
+                answer(json!({"batchItemFailures": [{"itemIdentifier": "m2"}]})),
+                false
+            ),
+            Ok(vec![])
+        );
+    }
 }
