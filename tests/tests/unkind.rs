@@ -151,6 +151,12 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         current_days(&org, &a, PRIMARY_REGION, &orders).await,
         Some(35)
     );
+    // A copy under way is not missing: the next reconcile starts no third job.
+    runner::reconcile(&org, &a, PRIMARY_REGION).await.unwrap();
+    assert_eq!(
+        copy_jobs_of(&org, &a, PRIMARY_REGION, &orders).await.len(),
+        2
+    );
 
     runner::run_until_settled(&org, &mut deliveries)
         .await
