@@ -77,13 +77,14 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         .await
         .unwrap();
     let orders = original(&night, "orders").to_owned();
+    // Refused (once, or a few times if crossvault retried while the policy was still wrong):
+    // every copy job so far FAILED, into the central vault.
     let refused = copy_jobs_of(&org, &a, PRIMARY_REGION, &orders).await;
-    assert_eq!(refused.len(), 1, "{refused:#?}");
-    assert_eq!(state(&refused[0]), "FAILED");
-    assert_eq!(
-        refused[0].destination_backup_vault_arn.as_deref(),
-        Some(&*central)
-    );
+    assert!(!refused.is_empty());
+    for job in &refused {
+        assert_eq!(state(job), "FAILED", "{job:#?}");
+        assert_eq!(job.destination_backup_vault_arn.as_deref(), Some(&*central));
+    }
     assert_eq!(
         current_days(&org, &a, PRIMARY_REGION, &orders).await,
         Some(35)
@@ -93,7 +94,6 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         .into_iter()
         .map(|c| c.idempotency_token)
         .collect();
-    assert_eq!(first_tokens.len(), 1, "{first_tokens:?}");
 
     // The backup account fixes its vault policy: the organization it admits is ours.
     let backup = org.backup(&ids.backup, BACKUP_REGION).await.unwrap();
@@ -130,10 +130,10 @@ async fn a_copy_refused_by_the_central_vault_policy_is_retried_with_a_new_token_
         "the reconcile did not start the copy again with a new token: {retried:#?}"
     );
     let jobs = copy_jobs_of(&org, &a, PRIMARY_REGION, &orders).await;
-    assert_eq!(jobs.len(), 2, "a second copy job: {jobs:#?}");
+    assert_eq!(jobs.len(), refused.len() + 1, "one new copy job: {jobs:#?}");
     let retry = jobs
         .iter()
-        .find(|j| j.copy_job_id != refused[0].copy_job_id)
+        .find(|j| refused.iter().all(|r| r.copy_job_id != j.copy_job_id))
         .unwrap();
     assert_eq!(
         retry.destination_backup_vault_arn.as_deref(),
