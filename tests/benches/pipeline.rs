@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crossvault_tests::install::HANDLER_APP;
+use crossvault_tests::lambda::HANDLER_APP;
 use crossvault_tests::org::{Org, OrgIds, REGIONS};
 use crossvault_tests::runner::{self, BackupSpec};
 use crossvault_tests::story;

@@ -16,12 +16,10 @@
 //! - the handler's configuration: `HandlerFunction`'s `Environment`, evaluated for this
 //!   account and region, parsed by `StackConfig::from_iter` as the Lambda would.
 //!
-//! - the Lambda: the real [`Handler`] (what the `bootstrap` binary runs), with the template's
-//!   environment as its configuration, its own SDK clients (the retry policy of
-//!   `AwsClients::from_env`, and the user-agent app name [`HANDLER_APP`], so the test bed's
-//!   request log tells its calls from the harness's), the organization's clock, and the real
-//!   `SqsDeadLetters`; the `EventSourceMapping`'s batch size and concurrency and the function's
-//!   timeout, for the runner that plays the event source mapping.
+//! - the Lambda: the real [`Handler`] ([`crate::lambda`]) with the template's environment as its
+//!   configuration and the organization's clock; the `EventSourceMapping`'s batch size and
+//!   concurrency and the function's timeout, for the runner that plays the event source
+//!   mapping.
 //!
 //! Not created, because the test bed cannot or need not: KMS keys (no key policies are
 //! emulated; vaults use the test bed's default key, so `EncryptionKeyArn` is left out), IAM
@@ -36,16 +34,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_config::retry::RetryConfig;
 use crossvault_core::{Region, Role, StackConfig};
 use crossvault_handler::Handler;
-use crossvault_handler::batch::DeadLetters;
-use crossvault_handler::clients::AwsClients;
 use crossvault_handler::clock::Clock;
 use crossvault_handler::context::InvocationContext;
 use crossvault_handler::custom_resource::{DeliveryPolicy, Engine, EngineOptions, Status};
-use crossvault_handler::dead_letter::SqsDeadLetters;
-use crossvault_handler::pipeline::Pipeline;
 use crossvault_stackset::template::{
     Evaluation, Pseudo, Template, custom_resources, event_rules, handler_environment,
 };
@@ -62,58 +55,6 @@ pub fn template() -> &'static Template {
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Template::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     })
-}
-
-/// The user-agent app name of the handler's SDK clients (`app/crossvault-handler`).
-pub const HANDLER_APP: &str = "crossvault-handler";
-
-/// The handler's SDK configuration: the account's, with the retry policy the Lambda's
-/// `AwsClients::from_env` sets (adaptive, 5 attempts) and the handler's app name.
-pub fn handler_sdk(sdk: &SdkConfig) -> SdkConfig {
-    sdk.to_builder()
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
-        .app_name(aws_config::AppName::new(HANDLER_APP).expect("a valid app name"))
-        .build()
-}
-
-/// The handler's clients in `account_id`/`region`, as `AwsClients::from_env` builds them in
-/// the Lambda, with one difference the harness needs: each installation gets retry
-/// partitions of its own. The SDK keeps a client's retry token bucket and adaptive rate
-/// limiter per partition, process-wide; in Lambda one process is one account and region, but
-/// the harness runs every account's handler (and parallel tests) in one process, where the
-/// default partition (`backup-<region>`) would let one account's throttling slow the others.
-pub fn handler_clients(sdk: &SdkConfig, account_id: &str, region: &str) -> AwsClients {
-    use aws_sdk_backup::config::retry::RetryPartition;
-    let config = handler_sdk(sdk);
-    let partition = |service: &str| RetryPartition::new(format!("{service}-{account_id}-{region}"));
-    AwsClients::from_parts(
-        config.clone(),
-        aws_sdk_backup::Client::from_conf(
-            aws_sdk_backup::config::Builder::from(&config)
-                .retry_partition(partition("backup"))
-                .build(),
-        ),
-        aws_sdk_organizations::Client::from_conf(
-            aws_sdk_organizations::config::Builder::from(&config)
-                .retry_partition(partition("organizations"))
-                .build(),
-        ),
-        aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(&config)
-                .retry_partition(partition("sns"))
-                .build(),
-        ),
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&config)
-                .retry_partition(partition("sqs"))
-                .build(),
-        ),
-        aws_sdk_resourcegroupstagging::Client::from_conf(
-            aws_sdk_resourcegroupstagging::config::Builder::from(&config)
-                .retry_partition(partition("tagging"))
-                .build(),
-        ),
-    )
 }
 
 /// The template's `EventSourceMapping`, as the runner plays it.
@@ -258,7 +199,7 @@ pub async fn install(
         .evaluate(params, &Pseudo::new(account_id, region))
         .map_err(|e| err(format!("template for {account_id}/{region}: {e}")))?;
     let where_ = format!("{account_id}/{region}");
-    let clients = Arc::new(handler_clients(&sdk, account_id, region));
+    let clients = Arc::new(crate::lambda::clients(&sdk, account_id, region));
     let mut created = Vec::new();
 
     // 1. Custom resources, OrganizationInfo first: the others (and the vault policies) use
@@ -599,35 +540,13 @@ pub async fn install(
             "{where_}: CROSSVAULT_NOTIFY_TOPIC_ARN {configured} is not the topic created ({created})"
         )));
     }
-    let pipeline = Pipeline::new(
-        clients.clone(),
-        config.clone(),
-        Region::new(region).map_err(|e| err(format!("{where_}: region: {e}")))?,
-    )
-    .with_clock(clock);
-    // As `runtime::build_handler_with` assembles it, from this stack's environment.
-    let dead_letters = environment
-        .get("CROSSVAULT_DEAD_LETTER_QUEUE_URL")
-        .filter(|url| !url.is_empty())
-        .map(|url| {
-            Arc::new(SqsDeadLetters {
-                client: clients.sqs.clone(),
-                queue_url: url.clone(),
-            }) as Arc<dyn DeadLetters>
-        });
-    let handler_engine = crossvault_handler::resources::all(&clients)
-        .into_iter()
-        .fold(
-            Engine::new(
-                crossvault_handler::runtime::http_client(),
-                EngineOptions::default(),
-            ),
-            Engine::register,
-        );
-    let handler = Arc::new(Handler::new(
-        handler_engine,
-        Ok(Arc::new(pipeline)),
-        dead_letters,
+    let region_id = Region::new(region).map_err(|e| err(format!("{where_}: region: {e}")))?;
+    let handler = Arc::new(crate::lambda::handler(
+        &clients,
+        &config,
+        region_id,
+        &environment,
+        clock,
     ));
     let function = properties(&eval, "HandlerFunction", &attributes)?;
     let function_timeout =

@@ -704,7 +704,7 @@ async fn a_night_of_two_hundred_backups_under_throttling_copies_each_exactly_onc
         .testbed
         .requests(&crossvault_tests::testbed::CallFilter {
             account: Some(&a),
-            app: Some(crossvault_tests::install::HANDLER_APP),
+            app: Some(crossvault_tests::lambda::HANDLER_APP),
             since,
             ..Default::default()
         })

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crossvault_tests::install::HANDLER_APP;
+use crossvault_tests::lambda::HANDLER_APP;
 use crossvault_tests::org::{Org, OrgIds};
 use crossvault_tests::runner::NightLog;
 use crossvault_tests::story::Outcome;
