@@ -14,6 +14,12 @@
 //! the dead-letter queue, and the handler dead-letters permanent failures itself
 //! (`SqsDeadLetters`).
 //!
+//! The harness gives the queues a short visibility timeout
+//! ([`crate::org::VISIBILITY_TIMEOUT_SECONDS`]) so a record left for redelivery comes back fast.
+//! Unlike Lambda, the runner does not poll a queue again while one of its batches is being
+//! handled, so a batch that outlasts that timeout is never handed out twice — what the
+//! template's visibility timeout of 6 × the function timeout ensures in AWS.
+//!
 //! Jobs take time ([`crate::org::Org`] makes them timed): when every queue is quiet and jobs
 //! are still under way, the runner moves the organization's clock to the next job step, and
 //! delivers again, until nothing is left to do. The reconcile schedule is an invocation with

@@ -86,6 +86,30 @@ def test_timed_jobs_progress_on_their_organizations_clock_only(world, control):
     assert copy["CreationDate"] == described["CreationDate"]
 
 
+def test_a_clock_move_with_slack_takes_the_steps_due_shortly_after_the_next(world, control):
+    account = world.fresh_account()
+    world.organization([account])
+    vault = world.vault(account)
+    control.ok("POST", "/job-mode", {"mode": "timed", "accountId": account, "durations": {"backup": 100}})
+    backup = world.backup(account)
+    ids = []
+    for i in range(2):
+        ids.append(
+            backup.start_backup_job(
+                BackupVaultName=_name(vault),
+                ResourceArn=f"arn:aws:elasticfilesystem:{REGION}:{account}:file-system/fs-slack{i}",
+                IamRoleArn=ROLE.format(account),
+            )["BackupJobId"]
+        )
+        control.ok("POST", "/clock", {"accountId": account, "advanceSeconds": 10})
+    # Next due: the first job's RUNNING step (50 s after it started, 30 s from now); the
+    # second job's (10 s later) falls within the slack; the COMPLETED steps do not.
+    moved = control.ok("POST", "/clock", {"accountId": account, "toNextJob": True, "slackSeconds": 15})
+    assert moved["steps"] == 2 and moved["inFlight"] == 2
+    assert [backup.describe_backup_job(BackupJobId=i)["State"] for i in ids] == ["RUNNING", "RUNNING"]
+    assert control.call("POST", "/clock", {"accountId": account, "toNextJob": True, "slackSeconds": -1})[0] == 400
+
+
 def test_clock_calls_validate_input(world, control):
     account = world.fresh_account()
     assert control.call("POST", "/clock", {"accountId": account})[0] == 400
