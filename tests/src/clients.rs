@@ -14,9 +14,14 @@ use crate::{Result, aws, err};
 /// The role every emulated account is entered with.
 pub const ROLE_NAME: &str = "crossvault";
 
+/// The user-agent app name of the harness's own clients (`app/crossvault-harness` in the
+/// test bed's request log; the handler's clients say `crossvault-handler`).
+pub const HARNESS_APP: &str = "crossvault-harness";
+
 /// Base configuration: the test bed endpoint, dummy keys, `region`.
 async fn base_config(endpoint: &str, region: &str, credentials: Credentials) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .app_name(aws_config::AppName::new(HARNESS_APP).expect("a valid app name"))
         .endpoint_url(endpoint)
         .region(Region::new(region.to_owned()))
         .credentials_provider(credentials)

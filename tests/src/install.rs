@@ -20,12 +20,17 @@
 //! [`uninstall`] plays the stack's deletion: every custom resource gets its Delete (the vaults,
 //! keys, policies and locks are retained by their kinds), queues, rules and topics are deleted.
 //!
+//! - the Lambda: the real [`Handler`] ([`crate::lambda`]) with the template's environment as its
+//!   configuration and the organization's clock; the `EventSourceMapping`'s batch size and
+//!   concurrency and the function's timeout, for the runner that plays the event source
+//!   mapping.
+//!
 //! Not created, because the test bed cannot or need not: IAM roles (not checked by the test
-//! bed; the ARNs the template resolves are used as they are), the Lambda function, its log
-//! group, alarm and event source mapping (the runner delivers the queue's messages to the
-//! handler library instead), the reconcile schedule (tests call `reconcile_now`). moto's own
-//! CloudFormation runs neither custom resources nor `AWS::Backup::*` resources, which is why
-//! the harness does this itself.
+//! bed; the ARNs the template resolves are used as they are), the Lambda function resource, its
+//! log group and alarm, the event source mapping (the runner plays it), the reconcile schedule
+//! (the runner invokes the handler with the Scheduled Event). moto's own CloudFormation runs
+//! neither custom resources nor `AWS::Backup::*` resources, which is why the harness does this
+//! itself.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -33,10 +38,11 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use crossvault_core::{Region, Role, StackConfig};
+use crossvault_handler::Handler;
 use crossvault_handler::clients::AwsClients;
+use crossvault_handler::clock::Clock;
 use crossvault_handler::context::InvocationContext;
 use crossvault_handler::custom_resource::{DeliveryPolicy, Engine, EngineOptions, Status};
-use crossvault_handler::pipeline::Pipeline;
 use crossvault_handler::resources::handler_configuration::HandlerConfiguration;
 use crossvault_stackset::template::{
     CustomResource, Evaluation, Pseudo, Template, custom_resource_with, custom_resources,
@@ -55,6 +61,16 @@ pub fn template() -> &'static Template {
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Template::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     })
+}
+
+/// The template's `EventSourceMapping`, as the runner plays it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventSource {
+    pub batch_size: usize,
+    /// `ScalingConfig.MaximumConcurrency`: batches handled at the same time.
+    pub maximum_concurrency: usize,
+    /// `FunctionResponseTypes` has `ReportBatchItemFailures`.
+    pub report_batch_item_failures: bool,
 }
 
 /// One custom resource as the harness ran it.
@@ -82,10 +98,16 @@ pub struct Installation {
     /// The raw environment the template gives the handler.
     pub environment: BTreeMap<String, String>,
     pub sdk: SdkConfig,
-    pub pipeline: Arc<Pipeline>,
+    /// The Lambda's handler, entered the way Lambda enters it: `Handler::handle`.
+    pub handler: Arc<Handler>,
+    /// `HandlerFunction.Timeout`: each invocation's deadline.
+    pub function_timeout: Duration,
+    /// The `EventSourceMapping` from the queue to the function, if the instance has one.
+    pub event_source: Option<EventSource>,
     /// The managed vault (source, central or pre-prod), if the instance has one.
     pub vault_name: Option<String>,
     pub queue_url: Option<String>,
+    pub queue_arn: Option<String>,
     pub dead_letter_queue_url: Option<String>,
     pub topic_arn: Option<String>,
     /// A queue subscribed to the notification topic, standing in for the e-mail subscription.
@@ -328,7 +350,8 @@ fn references(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// Installs crossvault into `account_id`/`region` with the StackSet `params`.
+/// Installs crossvault into `account_id`/`region` with the StackSet `params`; its handler
+/// decides by `clock`.
 pub async fn install(
     cfn: &CloudFormationStandIn,
     sdk: SdkConfig,
@@ -336,13 +359,14 @@ pub async fn install(
     region: &str,
     params: &BTreeMap<String, String>,
     overrides: &Overrides,
+    clock: Arc<dyn Clock>,
 ) -> Result<Installation> {
     let template = template();
     let eval = template
         .evaluate(params, &Pseudo::new(account_id, region))
         .map_err(|e| err(format!("template for {account_id}/{region}: {e}")))?;
     let where_ = format!("{account_id}/{region}");
-    let clients = Arc::new(AwsClients::from_config(sdk.clone()));
+    let clients = Arc::new(crate::lambda::clients(&sdk, account_id, region));
     let mut created = Vec::new();
     let mut deletable = Deletable::default();
     let mut attributes: BTreeMap<(String, String), Value> = BTreeMap::new();
@@ -574,11 +598,36 @@ pub async fn install(
             "{where_}: CROSSVAULT_NOTIFY_TOPIC_ARN {configured} is not the topic created ({created})"
         )));
     }
-    let pipeline = Arc::new(Pipeline::new(
-        clients,
-        config.clone(),
-        Region::new(region).map_err(|e| err(format!("{where_}: region: {e}")))?,
+    let region_id = Region::new(region).map_err(|e| err(format!("{where_}: region: {e}")))?;
+    let handler = Arc::new(crate::lambda::handler(
+        &clients,
+        &config,
+        region_id,
+        &environment,
+        clock,
     ));
+    let function = properties(&eval, "HandlerFunction", &attributes)?;
+    let function_timeout =
+        Duration::from_secs(number(&function["Timeout"]).unwrap_or(3).max(1) as u64);
+    let event_source = match eval
+        .resources
+        .iter()
+        .find(|r| r.resource_type == "AWS::Lambda::EventSourceMapping")
+    {
+        Some(r) => {
+            let props = properties(&eval, &r.logical_id, &attributes)?;
+            Some(EventSource {
+                batch_size: number(&props["BatchSize"]).unwrap_or(10).clamp(1, 10) as usize,
+                maximum_concurrency: number(&props["ScalingConfig"]["MaximumConcurrency"])
+                    .unwrap_or(2)
+                    .max(1) as usize,
+                report_batch_item_failures: props["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|v| v == "ReportBatchItemFailures")),
+            })
+        }
+        None => None,
+    };
     Ok(Installation {
         account_id: account_id.to_owned(),
         region: region.to_owned(),
@@ -586,9 +635,12 @@ pub async fn install(
         config,
         environment,
         sdk,
-        pipeline,
+        handler,
+        function_timeout,
+        event_source,
         vault_name,
         queue_url: queue_urls.get("EventQueue").map(|(u, _)| u.clone()),
+        queue_arn: queue_urls.get("EventQueue").map(|(_, a)| a.clone()),
         dead_letter_queue_url: queue_urls.get("DeadLetterQueue").map(|(u, _)| u.clone()),
         topic_arn,
         notifications_queue_url,

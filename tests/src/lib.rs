@@ -5,11 +5,13 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`testbed`] | the test bed's control API (`/_testbed/`): organization, job mode, clock, events |
+//! | [`testbed`] | the test bed's control API (`/_testbed/`): organization, job progress, clock, event delivery, faults, logs |
+//! | [`clock`] | the handler's clock, following the organization's clock on the test bed |
 //! | [`clients`] | an `SdkConfig` per account and region, through STS `AssumeRole` |
-//! | [`org`] | the emulated organization: fixed or per-test unique account ids, two regions |
+//! | [`org`] | the emulated organization: fixed or per-test unique account ids, two regions, timed jobs |
 //! | [`install`] | crossvault installed into one account/region from the evaluated template |
-//! | [`runner`] | the night: backup jobs, then events delivered to the handler until quiet |
+//! | [`lambda`] | the real `Handler` of one stack, as the `bootstrap` binary assembles it |
+//! | [`runner`] | the night: backup jobs, then Lambda's SQS event source mapping and the reconcile schedule, with the clock moved on, until settled |
 //! | [`story`] | the outcome read back through the APIs, rendered, and checked |
 //!
 //! A test reads as: given these vaults and this backup, after the night, these copies exist
@@ -18,7 +20,9 @@
 //! What is emulated and what is not is said once, in [`story::EMULATION_NOTE`].
 
 pub mod clients;
+pub mod clock;
 pub mod install;
+pub mod lambda;
 pub mod org;
 pub mod runner;
 pub mod story;

@@ -2,17 +2,33 @@
 //! account and two source accounts, in two regions, with crossvault installed in each.
 //!
 //! Every test uses its own account ids ([`OrgIds::unique`]), so tests never share state and
-//! nothing is ever reset: the test bed keeps one Organizations "world" per management account.
+//! nothing is ever reset: the test bed keeps one Organizations "world" per management account,
+//! and one clock per organization.
+//!
+//! AWS's pace by default: every job of the organization is *timed* (CREATED and RUNNING first,
+//! COMPLETED or FAILED when the organization's clock reaches its end; [`JobDurations`]), and
+//! the handler's clock follows the organization's ([`TestbedClock`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
 use crossvault_core::Role;
 
 use crate::clients::AccountCredentials;
+use crate::clock::TestbedClock;
 use crate::install::{self, CloudFormationStandIn, Installation, Overrides};
-use crate::testbed::{MemberSpec, Organization, Testbed};
-use crate::{Result, err};
+use crate::testbed::{ClockState, EventOrder, JobDurations, MemberSpec, Organization, Testbed};
+use crate::{Result, aws, err};
+
+/// The event queues' visibility timeout in the harness (the template's is 6 × the function
+/// timeout): a record the handler reported as failed comes back this soon.
+pub const VISIBILITY_TIMEOUT_SECONDS: i32 = 1;
+
+/// How far past the next job step the runner moves the clock: steps due within this much
+/// test bed time are taken in one move (jobs started together finish together).
+pub const CLOCK_SLACK_SECONDS: f64 = 60.0;
 
 /// Resources live here; it is also `BackupRegionAlternate`.
 pub const PRIMARY_REGION: &str = "eu-west-1";
@@ -118,6 +134,8 @@ pub struct Org {
     credentials: BTreeMap<String, AccountCredentials>,
     pub installations: Vec<Installation>,
     pub cfn: CloudFormationStandIn,
+    /// The organization's clock, as every handler reads it.
+    pub clock: Arc<TestbedClock>,
 }
 
 impl Org {
@@ -156,7 +174,7 @@ impl Org {
             c.verify().await?;
             credentials.insert(account, c);
         }
-        Ok(Self {
+        let org = Self {
             testbed,
             params: default_params(&ids),
             ids,
@@ -164,7 +182,98 @@ impl Org {
             credentials,
             installations: Vec::new(),
             cfn: CloudFormationStandIn::start().await,
-        })
+            clock: TestbedClock::new(),
+        };
+        org.set_job_durations(&JobDurations::default()).await?;
+        let state = org.testbed.clock_of(&org.ids.management).await?;
+        org.clock.follow(state.offset_seconds);
+        Ok(org)
+    }
+
+    /// Every job of the organization takes `durations` of test bed time.
+    pub async fn set_job_durations(&self, durations: &JobDurations) -> Result<()> {
+        for account in self.ids.all() {
+            self.testbed.set_timed_jobs(&account, durations).await?;
+        }
+        Ok(())
+    }
+
+    /// Every job of the organization runs to its end at once (the fastest, least AWS-like).
+    pub async fn set_instant_jobs(&self) -> Result<()> {
+        for account in self.ids.all() {
+            self.testbed.set_job_mode("instant", &account).await?;
+        }
+        Ok(())
+    }
+
+    fn follow(&self, state: ClockState) -> ClockState {
+        self.clock.follow(state.offset_seconds);
+        state
+    }
+
+    /// Moves the organization's clock (and so every handler's) `seconds` ahead; job steps
+    /// that fall due are taken, with their events.
+    pub async fn advance_clock(&self, seconds: f64) -> Result<ClockState> {
+        let state = self
+            .testbed
+            .advance_clock(&self.ids.management, seconds)
+            .await?;
+        Ok(self.follow(state))
+    }
+
+    /// Moves the organization's clock to the next due step of its timed jobs (and
+    /// [`CLOCK_SLACK_SECONDS`] beyond it).
+    pub async fn clock_to_next_job(&self) -> Result<ClockState> {
+        let state = self
+            .testbed
+            .clock_to_next_job(&self.ids.management, CLOCK_SLACK_SECONDS)
+            .await?;
+        Ok(self.follow(state))
+    }
+
+    /// The organization's clock and its timed jobs.
+    pub async fn clock_state(&self) -> Result<ClockState> {
+        let state = self.testbed.clock_of(&self.ids.management).await?;
+        Ok(self.follow(state))
+    }
+
+    /// "Now" on the organization's clock.
+    pub async fn now(&self) -> Result<DateTime<Utc>> {
+        self.testbed.now_of(&self.ids.management).await
+    }
+
+    /// Holds every event of the organization (emitted, not delivered) until released.
+    pub async fn hold_events(&self) -> Result<()> {
+        self.testbed
+            .set_event_delivery(&self.ids.management, "hold", 1)
+            .await
+    }
+
+    /// Delivers every event of the organization `copies` times, as it is emitted.
+    pub async fn deliver_events(&self, copies: u32) -> Result<()> {
+        self.testbed
+            .set_event_delivery(&self.ids.management, "immediate", copies)
+            .await
+    }
+
+    /// Delivers the held events in `order`, the whole batch `copies` times.
+    pub async fn release_events(&self, order: EventOrder, copies: u32) -> Result<u64> {
+        self.testbed
+            .release_events(&self.ids.management, order, copies)
+            .await
+    }
+
+    /// How many of the organization's events are held.
+    pub async fn held_events(&self) -> Result<u64> {
+        self.testbed.held_events(&self.ids.management).await
+    }
+
+    /// Throttles every account's mutating Backup calls to `rate_per_second` (per account and
+    /// region), as AWS Backup's API quota does; `None` turns it off.
+    pub async fn throttle(&self, rate_per_second: Option<f64>) -> Result<()> {
+        self.testbed
+            .throttle(&self.ids.management, rate_per_second)
+            .await
     }
 
     pub fn credentials(&self, account: &str) -> Result<&AccountCredentials> {
@@ -194,9 +303,29 @@ impl Org {
         }
         for (account, region) in targets {
             let sdk = self.sdk(&account, &region).await?;
-            let installation =
-                install::install(&self.cfn, sdk, &account, &region, &self.params, overrides)
-                    .await?;
+            let installation = install::install(
+                &self.cfn,
+                sdk,
+                &account,
+                &region,
+                &self.params,
+                overrides,
+                self.clock.clone(),
+            )
+            .await?;
+            if let Some(queue) = &installation.queue_url {
+                installation
+                    .sqs()
+                    .set_queue_attributes()
+                    .queue_url(queue)
+                    .attributes(
+                        aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                        VISIBILITY_TIMEOUT_SECONDS.to_string(),
+                    )
+                    .send()
+                    .await
+                    .map_err(aws(&format!("sqs:SetQueueAttributes {queue}")))?;
+            }
             self.installations.push(installation);
         }
         Ok(())

@@ -26,11 +26,16 @@ What is real and what is emulated here:
   - Custom resources (Custom::OrganizationInfo, Custom::BackupRegionSettings,
     Custom::BackupGlobalSettings) run through the handler's real custom-resource engine and
     answer over HTTP to a local ResponseURL.
-  - The Lambda is the handler library, called in-process per account and region with the
-    configuration the template's HandlerFunction environment gives it; the harness plays the
-    SQS event source mapping.
-  - Not emulated: IAM permissions and roles, KMS keys and key policies, Lambda, CloudFormation
-    itself, real time (copies complete instantly).";
+  - The Lambda is the handler library's real entry (Handler::handle, what the bootstrap binary
+    calls), in-process per account and region, with the configuration the template's
+    HandlerFunction environment gives it. The harness plays Lambda's SQS event source mapping
+    (batches from the real queue, partial-batch answers, visibility timeout, the queue's own
+    redrive to the dead-letter queue) and the reconcile schedule.
+  - Time: jobs take test bed time (a backup 10 minutes, a copy 30); the harness moves the
+    organization's clock to the next job step when the queues are quiet, and the handler's
+    clock follows it.
+  - Not emulated: IAM permissions and roles, KMS keys and key policies, Lambda itself,
+    CloudFormation itself.";
 
 /// A recovery point as `ListRecoveryPointsByBackupVault` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +49,7 @@ pub struct PointView {
     pub status: String,
     pub creation_date: Option<DateTime<Utc>>,
     pub delete_after_days: Option<i64>,
+    pub cold_after_days: Option<i64>,
     pub source_vault_arn: Option<String>,
 }
 
@@ -58,6 +64,8 @@ pub struct CopyView {
     pub source_recovery_point_arn: String,
     pub destination_vault_arn: String,
     pub destination_recovery_point_arn: Option<String>,
+    /// The backup plan whose copy action started it (`CreatedBy.BackupPlanId`), if any.
+    pub created_by_plan: Option<String>,
 }
 
 /// A restore job (`ListRestoreJobs`).
@@ -102,6 +110,24 @@ impl Outcome {
             .collect()
     }
 
+    /// Copy jobs that duplicate another (same source point, same destination, neither
+    /// FAILED), one line per pair. Empty when every copy was made exactly once.
+    pub fn duplicate_copies(&self) -> Vec<String> {
+        let mut seen = BTreeMap::<(&str, &str), Vec<&str>>::new();
+        for c in &self.copies {
+            if c.state == "FAILED" {
+                continue;
+            }
+            seen.entry((&c.source_recovery_point_arn, &c.destination_vault_arn))
+                .or_default()
+                .push(&c.job_id);
+        }
+        seen.into_iter()
+            .filter(|(_, jobs)| jobs.len() > 1)
+            .map(|((rp, vault), jobs)| format!("{rp} -> {vault}: {} jobs {jobs:?}", jobs.len()))
+            .collect()
+    }
+
     /// The copy jobs out of `source_recovery_point_arn`.
     pub fn copies_of(&self, source_recovery_point_arn: &str) -> Vec<&CopyView> {
         self.copies
@@ -143,6 +169,10 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
                     status: rp.status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
                     creation_date: rp.creation_date.as_ref().and_then(to_chrono),
                     delete_after_days: rp.lifecycle.as_ref().and_then(|l| l.delete_after_days),
+                    cold_after_days: rp
+                        .lifecycle
+                        .as_ref()
+                        .and_then(|l| l.move_to_cold_storage_after_days),
                     source_vault_arn: rp.source_backup_vault_arn,
                 });
             }
@@ -160,6 +190,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
                     source_recovery_point_arn: job.source_recovery_point_arn.unwrap_or_default(),
                     destination_vault_arn: job.destination_backup_vault_arn.unwrap_or_default(),
                     destination_recovery_point_arn: job.destination_recovery_point_arn,
+                    created_by_plan: job.created_by.and_then(|c| c.backup_plan_id),
                 });
             }
         }
@@ -183,7 +214,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
         if let Some(queue) = &installation.notifications_queue_url {
             let sqs = installation.sqs();
             loop {
-                let messages = crate::runner::receive_batch(&sqs, queue).await?;
+                let messages = crate::runner::receive(&sqs, queue, 10).await?;
                 if messages.is_empty() {
                     break;
                 }
@@ -210,7 +241,7 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
 }
 
 /// What crossvault promises for one original of the night, worked out from the StackSet
-/// parameters and DESIGN.md (not from the handler's code).
+/// parameters and the promises README.md states (not from the handler's code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promise {
     pub original: String,
@@ -220,6 +251,8 @@ pub struct Promise {
     pub copies: Vec<(String, i64)>,
     /// The original's `DeleteAfterDays` afterwards.
     pub original_delete_after_days: i64,
+    /// The original's `MoveToColdStorageAfterDays` afterwards (kept as it was).
+    pub original_cold_after_days: Option<i64>,
 }
 
 fn param<'a>(org: &'a Org, name: &str, default: &'a str) -> &'a str {
@@ -259,8 +292,18 @@ pub fn promises(
         } else {
             backup_region
         };
-        let mut copies = vec![(Org::vault_arn(backup_account, offsite, vault), copy_days)];
-        if local {
+        let resource_type = b.spec.resource.as_ref().map_or("RDS", |(t, _)| t.as_str());
+        let two_hop = param(org, "TwoHopResourceTypes", "")
+            .split(',')
+            .any(|t| t.trim() == resource_type);
+        // A two-hop type goes into the backup account in its own region first; the backup
+        // account forwards it (a copy the source account does not own).
+        let mut copies = if two_hop {
+            vec![(Org::vault_arn(backup_account, region, vault), copy_days)]
+        } else {
+            vec![(Org::vault_arn(backup_account, offsite, vault), copy_days)]
+        };
+        if local && !two_hop {
             copies.push((Org::vault_arn(backup_account, region, vault), copy_days));
         }
         let tagged = b
@@ -272,8 +315,9 @@ pub fn promises(
             copies.push((Org::vault_arn(pp, region, vault), copy_days));
         }
         // Shortened to NewDeleteAfterDays, never below the point's age (whole days, rounded
-        // up) + 1, never lengthened, and never when the original outlives its copies (that
-        // would cut the organization's total retention).
+        // up) + 1, never below its cold-storage days + 90 (both fields kept), never lengthened,
+        // and never when the original outlives its copies (that would cut the organization's
+        // total retention).
         let created = outcome
             .point(original)
             .and_then(|p| p.creation_date)
@@ -281,10 +325,11 @@ pub fn promises(
         let secs = (now - created).num_seconds().max(0);
         let age = (secs + 86_399) / 86_400;
         let before = b.spec.delete_after_days;
+        let cold_floor = b.spec.cold_after_days.map_or(0, |c| c + 90);
         let shortened = if before > copy_days {
             before
         } else {
-            new_days.max(age + 1).min(before)
+            new_days.max(age + 1).max(cold_floor).min(before)
         };
         out.push(Promise {
             original: original.clone(),
@@ -292,6 +337,7 @@ pub fn promises(
             region: region.to_owned(),
             copies,
             original_delete_after_days: shortened,
+            original_cold_after_days: b.spec.cold_after_days,
         });
     }
     out
@@ -362,6 +408,16 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
                 promise.original, extra.job_id, extra.destination_vault_arn, extra.state
             ));
         }
+        if original.cold_after_days != promise.original_cold_after_days {
+            broken.push(format!(
+                "original {} in {}/{} moves to cold storage after {:?} days, expected {:?}",
+                promise.original,
+                promise.account,
+                promise.region,
+                original.cold_after_days,
+                promise.original_cold_after_days
+            ));
+        }
         if original.delete_after_days != Some(promise.original_delete_after_days) {
             broken.push(format!(
                 "original {} in {}/{} keeps {:?} days, expected {} after its copies",
@@ -387,17 +443,14 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
             ));
         }
     }
-    for d in night.failures() {
+    for d in &night.dead_letters {
         broken.push(format!(
-            "the handler in {}/{} failed on a {}: {}",
+            "an event was dead-lettered in {}/{}: {}",
             d.account,
             d.region,
-            d.detail_type,
-            d.result
-                .as_ref()
-                .err()
-                .map(ToString::to_string)
-                .unwrap_or_default()
+            d.reason
+                .as_deref()
+                .unwrap_or("(moved by the queue's redrive policy after maxReceiveCount)")
         ));
     }
     for n in &outcome.notifications {
@@ -424,7 +477,7 @@ pub fn pending(org: &Org, outcome: &Outcome) -> Vec<String> {
         .count();
     if arrived > 0 && restored == 0 {
         out.push(format!(
-            "pre-prod restore on arrival (DESIGN.md \"Pre-prod restore\"): {arrived} recovery point(s) arrived in pre-prod, none was restored — the handler ignores arrivals in pre-prod accounts for now"
+            "pre-prod restore on arrival: {arrived} recovery point(s) arrived in pre-prod, none was restored — the handler ignores arrivals in pre-prod accounts for now"
         ));
     }
     out

@@ -1,8 +1,10 @@
 //! The test bed's control API (`/_testbed/`, documented in `tests/testbed/README.md`).
 //!
-//! Only what the harness needs: health, organizations with given account ids, job mode, the
-//! clock (read only: it is process-wide, and tests must not move it under each other) and the
-//! emitted-events log.
+//! What the harness needs: health, organizations with given account ids, job progress
+//! (instant, manual, or timed on the test bed clock), the clock of one organization (each test
+//! has its own organization, so moving its clock never disturbs another test), event delivery
+//! that is late, duplicated or reordered, faults on demand, and the logs of emitted events and
+//! of API calls.
 
 use std::time::Duration;
 
@@ -61,6 +63,83 @@ pub struct JobState {
     pub state: String,
     #[serde(default)]
     pub status_message: Option<String>,
+}
+
+/// Test bed seconds a job takes from creation to its end, per kind, in timed mode.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobDurations {
+    pub backup: f64,
+    pub copy: f64,
+    pub restore: f64,
+}
+
+impl Default for JobDurations {
+    /// What the end-to-end tests use: a backup takes 10 minutes, a copy 30, a restore 20.
+    fn default() -> Self {
+        Self {
+            backup: 600.0,
+            copy: 1800.0,
+            restore: 1200.0,
+        }
+    }
+}
+
+/// An organization's clock on the test bed, and its timed jobs (`GET`/`POST /clock`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockState {
+    pub now: String,
+    pub offset_seconds: f64,
+    /// Timed jobs not finished yet.
+    #[serde(default)]
+    pub in_flight: u64,
+    /// When the next step of a timed job is due.
+    #[serde(default)]
+    pub next_due_at: Option<String>,
+    /// Job steps taken by this call.
+    #[serde(default)]
+    pub steps: u64,
+}
+
+/// In which order held events are released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOrder {
+    Emitted,
+    Reverse,
+    Shuffle(u64),
+}
+
+/// A Backup call the test bed served (`GET /requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCall {
+    pub seq: u64,
+    /// When it was served, on the caller's organization's clock (RFC 3339).
+    pub time: String,
+    pub service: String,
+    pub operation: String,
+    pub account_id: String,
+    pub region: String,
+    #[serde(default)]
+    pub idempotency_token: Option<String>,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+}
+
+/// Which calls `requests` returns (every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter<'a> {
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub operation: Option<&'a str>,
+    pub app: Option<&'a str>,
+    /// Only calls after this sequence number.
+    pub since: u64,
 }
 
 impl Testbed {
@@ -166,6 +245,207 @@ impl Testbed {
         .map(|_| ())
     }
 
+    /// The jobs `account` owns take their steps on the test bed clock, over `durations`.
+    pub async fn set_timed_jobs(&self, account: &str, durations: &JobDurations) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/job-mode",
+            Some(json!({"mode": "timed", "accountId": account, "durations": {
+                "backup": durations.backup, "copy": durations.copy, "restore": durations.restore}})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn clock_call(&self, body: Value) -> Result<ClockState> {
+        let value = self
+            .call(reqwest::Method::POST, "/clock", Some(body))
+            .await?;
+        serde_json::from_value(value.clone())
+            .map_err(|e| err(format!("test bed clock answer {value}: {e}")))
+    }
+
+    /// The clock of `account`'s organization.
+    pub async fn clock_of(&self, account: &str) -> Result<ClockState> {
+        let value = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/clock?accountId={account}"),
+                None,
+            )
+            .await?;
+        serde_json::from_value(value.clone())
+            .map_err(|e| err(format!("test bed clock answer {value}: {e}")))
+    }
+
+    /// Moves the clock of `account`'s organization `seconds` ahead; due job steps are taken.
+    pub async fn advance_clock(&self, account: &str, seconds: f64) -> Result<ClockState> {
+        self.clock_call(json!({"accountId": account, "advanceSeconds": seconds}))
+            .await
+    }
+
+    /// Moves the clock of `account`'s organization to the next due step of its timed jobs,
+    /// and `slack_seconds` beyond it (the steps due in that time are taken too).
+    pub async fn clock_to_next_job(&self, account: &str, slack_seconds: f64) -> Result<ClockState> {
+        self.clock_call(
+            json!({"accountId": account, "toNextJob": true, "slackSeconds": slack_seconds}),
+        )
+        .await
+    }
+
+    /// Holds (`hold`) or delivers (`immediate`, each event `copies` times) the events of
+    /// `account`'s organization.
+    pub async fn set_event_delivery(&self, account: &str, mode: &str, copies: u32) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/events/delivery",
+            Some(json!({"accountId": account, "mode": mode, "copies": copies})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Delivers the held events of `account`'s organization in `order`, the whole batch
+    /// `copies` times. Returns the number of deliveries.
+    pub async fn release_events(
+        &self,
+        account: &str,
+        order: EventOrder,
+        copies: u32,
+    ) -> Result<u64> {
+        let mut body = json!({"accountId": account, "copies": copies});
+        match order {
+            EventOrder::Emitted => body["order"] = json!("emitted"),
+            EventOrder::Reverse => body["order"] = json!("reverse"),
+            EventOrder::Shuffle(seed) => {
+                body["order"] = json!("shuffle");
+                body["seed"] = json!(seed);
+            }
+        }
+        let value = self
+            .call(reqwest::Method::POST, "/events/release", Some(body))
+            .await?;
+        value["delivered"]
+            .as_u64()
+            .ok_or_else(|| err(format!("test bed release answer {value}")))
+    }
+
+    /// How many events of `account`'s organization are held.
+    pub async fn held_events(&self, account: &str) -> Result<u64> {
+        let value = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/events/held?accountId={account}"),
+                None,
+            )
+            .await?;
+        value["held"]
+            .as_u64()
+            .ok_or_else(|| err(format!("test bed held answer {value}")))
+    }
+
+    /// The next `count` copy jobs out of `account` (every one when `None`) FAIL with
+    /// `status_message` when they would complete; `destination` narrows it to one vault.
+    pub async fn fail_copies(
+        &self,
+        account: Option<&str>,
+        destination: Option<&str>,
+        count: Option<u32>,
+        status_message: &str,
+    ) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/faults/copy-failures",
+            Some(
+                json!({"accountId": account, "destinationVaultArn": destination,
+                "count": count, "statusMessage": status_message}),
+            ),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The next `count` calls of `operation` by `account` answer `code` with HTTP `status`.
+    pub async fn inject_errors(
+        &self,
+        account: &str,
+        operation: &str,
+        count: u32,
+        status: u16,
+        code: &str,
+    ) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/faults/errors",
+            Some(
+                json!({"accountId": account, "operation": operation, "count": count,
+                "status": status, "code": code}),
+            ),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Throttles mutating Backup calls of every account in `account`'s organization to
+    /// `rate_per_second` per account and region (`None` turns it off).
+    pub async fn throttle(&self, account: &str, rate_per_second: Option<f64>) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/faults/throttling",
+            Some(json!({"accountId": account, "ratePerSecond": rate_per_second})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Removes every fault of `account`'s organization (throttling) and `account`'s own (copy
+    /// failures, errors).
+    pub async fn clear_faults(&self, account: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/faults/clear",
+            Some(json!({"accountId": account})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The API calls the test bed served that match `filter`, oldest first.
+    pub async fn requests(&self, filter: &CallFilter<'_>) -> Result<Vec<ApiCall>> {
+        let mut path = format!("/requests?since={}", filter.since);
+        for (key, value) in [
+            ("account", filter.account),
+            ("region", filter.region),
+            ("service", filter.service),
+            ("operation", filter.operation),
+            ("app", filter.app),
+        ] {
+            if let Some(value) = value {
+                path.push_str(&format!("&{key}={value}"));
+            }
+        }
+        let value = self.call(reqwest::Method::GET, &path, None).await?;
+        serde_json::from_value(value["requests"].clone())
+            .map_err(|e| err(format!("test bed requests answer: {e}")))
+    }
+
+    /// The sequence number of the last call served (to count what follows).
+    pub async fn last_request(&self) -> Result<u64> {
+        let value = self
+            .call(reqwest::Method::GET, "/requests?account=000000000000", None)
+            .await?;
+        value["last"]
+            .as_u64()
+            .ok_or_else(|| err(format!("test bed requests answer {value}")))
+    }
+
+    /// Starts a backup job the way a backup plan does (`POST /plan-backup-jobs`); `body` as
+    /// documented in tests/testbed/README.md. Returns the test bed's answer.
+    pub async fn plan_backup_job(&self, body: Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, "/plan-backup-jobs", Some(body))
+            .await
+    }
+
     pub async fn job(&self, job_id: &str) -> Result<JobState> {
         let value = self
             .call(reqwest::Method::GET, &format!("/jobs/{job_id}"), None)
@@ -174,9 +454,15 @@ impl Testbed {
             .map_err(|e| err(format!("test bed job answer {value}: {e}")))
     }
 
-    /// The test bed's clock ("now" in RFC 3339).
-    pub async fn now(&self) -> Result<chrono::DateTime<chrono::Utc>> {
-        let value = self.call(reqwest::Method::GET, "/clock", None).await?;
+    /// The clock of `account`'s organization ("now" in RFC 3339).
+    pub async fn now_of(&self, account: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+        let value = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/clock?accountId={account}"),
+                None,
+            )
+            .await?;
         value
             .get("now")
             .and_then(Value::as_str)

@@ -1,60 +1,21 @@
 //! End-to-end: an emulated organization on the local test bed, crossvault installed from the
-//! template, a night of backups delivered to the real handler library. Each test builds its own
-//! organization with its own account ids, so the tests share nothing and reset nothing.
+//! template, a night of backups delivered to the real handler entry (`Handler::handle`) by the
+//! harness's SQS event source mapping, with jobs that take test bed time. Each test builds its
+//! own organization with its own account ids (and clock), so the tests share nothing and reset
+//! nothing.
 //!
 //! Needs the test bed: `scripts/testbed start` and
 //! `export CROSSVAULT_TESTBED_URL=http://127.0.0.1:5123` (scripts/test does both).
 
+mod support;
+
 use std::collections::BTreeSet;
 
-use crossvault_handler::effects::ActionOutcome;
 use crossvault_tests::install::Overrides;
-use crossvault_tests::org::{BACKUP_REGION, Org, OrgIds, PRIMARY_REGION};
+use crossvault_tests::org::{BACKUP_REGION, Org, PRIMARY_REGION};
 use crossvault_tests::runner::{self, BackupSpec, NightLog};
 use crossvault_tests::story::{self, Outcome};
-
-async fn org(tag: &str) -> Org {
-    let url = crossvault_tests::require_testbed();
-    Org::create(&url, OrgIds::unique(tag)).await.unwrap()
-}
-
-fn vault(account: &str, region: &str) -> String {
-    Org::vault_arn(account, region, "crossvault")
-}
-
-/// The original of the night's backup of `db`.
-fn original<'a>(night: &'a NightLog, db: &str) -> &'a str {
-    night
-        .backups
-        .iter()
-        .find(|b| b.spec.db_instance == db)
-        .and_then(|b| b.recovery_point_arn.as_deref())
-        .unwrap_or_else(|| panic!("no recovery point for {db}"))
-}
-
-/// `(destination vault, state, the landed copy's DeleteAfterDays)` of every copy of `rp`.
-fn copies(outcome: &Outcome, rp: &str) -> BTreeSet<(String, String, Option<i64>)> {
-    outcome
-        .copies_of(rp)
-        .into_iter()
-        .map(|c| {
-            let days = c
-                .destination_recovery_point_arn
-                .as_deref()
-                .and_then(|a| outcome.point(a))
-                .and_then(|p| p.delete_after_days);
-            (c.destination_vault_arn.clone(), c.state.clone(), days)
-        })
-        .collect()
-}
-
-fn delete_days(outcome: &Outcome, rp: &str) -> Option<i64> {
-    outcome.point(rp).and_then(|p| p.delete_after_days)
-}
-
-fn completed(vault: String, days: i64) -> (String, String, Option<i64>) {
-    (vault, "COMPLETED".into(), Some(days))
-}
+use support::{completed, copies, delete_days, handler_calls, org, original, vault};
 
 /// What the organization holds, as a comparable snapshot: every point with its lifecycle and
 /// every copy job.
@@ -93,6 +54,7 @@ async fn a_night_ends_with_every_copy_in_place_and_every_original_shortened() {
     .await
     .unwrap();
     assert!(night.failures().is_empty(), "{:#?}", night.failures());
+    assert!(night.dead_letters.is_empty(), "{:#?}", night.dead_letters);
     let outcome = story::collect(&org).await.unwrap();
     eprintln!("{}", story::render(&org, &night, &outcome));
 
@@ -152,35 +114,38 @@ async fn a_night_ends_with_every_copy_in_place_and_every_original_shortened() {
         "{:#?}",
         outcome.notifications
     );
-    let now = org.testbed.now().await.unwrap();
+    let now = org.now().await.unwrap();
     assert_eq!(
         story::check(&org, &night, now, &outcome),
         Vec::<String>::new()
     );
 
-    // The same events once more (a duplicate delivery of the whole night): nothing changes.
+    // The same events once more (EventBridge delivers at least once): nothing changes, no
+    // lifecycle is touched again, nothing is dead-lettered.
     let before = snapshot(&outcome);
-    let again = runner::redeliver(&org, &night.deliveries).await.unwrap();
-    assert!(again.iter().all(|d| d.result.is_ok()), "{again:#?}");
+    let since = org.testbed.last_request().await.unwrap();
+    let replayed = runner::replay(&org, &night.deliveries).await.unwrap();
+    assert_eq!(replayed, night.messages());
     let mut later = Vec::new();
-    runner::run_until_quiet(&org, &mut later).await.unwrap();
+    runner::run_until_settled(&org, &mut later).await.unwrap();
+    assert_eq!(later.len(), replayed, "each replayed event delivered once");
+    assert!(
+        later
+            .iter()
+            .all(|d| d.outcome == runner::RecordOutcome::Deleted)
+    );
     let after = story::collect(&org).await.unwrap();
     assert_eq!(snapshot(&after), before);
-    let first_jobs: BTreeSet<String> = outcome.copies.iter().map(|c| c.job_id.clone()).collect();
-    for d in &again {
-        for o in d.result.as_ref().unwrap() {
-            match o {
-                ActionOutcome::CopyStarted { copy_job_id, .. } => {
-                    assert!(
-                        first_jobs.contains(copy_job_id),
-                        "new copy job {copy_job_id}"
-                    )
-                }
-                ActionOutcome::RetentionShortened { .. } => panic!("shortened again: {o:?}"),
-                _ => {}
-            }
-        }
+    for account in [&a, &b] {
+        assert_eq!(
+            handler_calls(&org, account, "UpdateRecoveryPointLifecycle", since)
+                .await
+                .len(),
+            0,
+            "a lifecycle was changed again in {account}"
+        );
     }
+    assert!(runner::take_dead_letters(&org).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -236,7 +201,7 @@ async fn a_copy_into_a_vault_that_does_not_admit_the_organization_fails_and_is_r
     // The original is NOT shortened, and nothing reached the central vault.
     assert_eq!(delete_days(&outcome, orders), Some(35));
     assert!(outcome.points_in(&ids.backup, BACKUP_REGION).is_empty());
-    let now = org.testbed.now().await.unwrap();
+    let now = org.now().await.unwrap();
     let broken = story::check(&org, &night, now, &outcome);
     assert!(
         broken
@@ -291,6 +256,11 @@ async fn the_source_vault_policy_refuses_copies_outside_copy_targets() {
         .send()
         .await
         .unwrap();
+    // The copy takes its time; the handler hears of its end like any other.
+    let mut deliveries = Vec::new();
+    runner::run_until_settled(&org, &mut deliveries)
+        .await
+        .unwrap();
     let described = source
         .describe_copy_job()
         .copy_job_id(job.copy_job_id.unwrap())
@@ -308,10 +278,6 @@ async fn the_source_vault_policy_refuses_copies_outside_copy_targets() {
         ))
     );
     // The handler reports the refused copy and does not touch the original again.
-    let mut deliveries = Vec::new();
-    runner::run_until_quiet(&org, &mut deliveries)
-        .await
-        .unwrap();
     let outcome = story::collect(&org).await.unwrap();
     assert_eq!(delete_days(&outcome, &orders), Some(7));
     assert!(
@@ -400,53 +366,32 @@ async fn the_reconciler_catches_up_when_every_event_was_lost() {
     )
     .await
     .unwrap();
-    let night = NightLog {
+    // Every event is lost, every time: only the scheduled reconcile moves the chain on.
+    lose_every_event_until_settled(&org).await;
+    let mut night = NightLog {
         backups,
         ..NightLog::default()
     };
+    runner::refresh_backups(&org, &mut night.backups)
+        .await
+        .unwrap();
     let mut passes = Vec::new();
-    // Every event is lost, every time: only the scheduled reconcile moves the chain on.
     for _ in 0..3 {
-        runner::purge_queues(&org).await.unwrap();
-        let mut pass = Vec::new();
+        let since = org.testbed.last_request().await.unwrap();
+        let jobs_before = copy_jobs(&org, &a).await;
         for region in [PRIMARY_REGION, BACKUP_REGION] {
-            let installation = org.installation(&a, region).unwrap();
-            let report = installation.pipeline.reconcile_now().await.unwrap();
-            assert!(report.failures.is_empty(), "{report:#?}");
-            pass.extend(report.outcomes);
+            let answer = runner::reconcile(&org, &a, region).await;
+            assert!(answer.is_ok(), "{answer:?}");
         }
-        passes.push(pass);
+        lose_every_event_until_settled(&org).await;
+        let shortened = handler_calls(&org, &a, "UpdateRecoveryPointLifecycle", since)
+            .await
+            .len();
+        passes.push((copy_jobs(&org, &a).await - jobs_before, shortened));
     }
-    runner::purge_queues(&org).await.unwrap();
-    let started = |pass: &[ActionOutcome]| {
-        pass.iter()
-            .filter(|o| matches!(o, ActionOutcome::CopyStarted { .. }))
-            .count()
-    };
-    let shortened = |pass: &[ActionOutcome]| {
-        pass.iter()
-            .filter(|o| matches!(o, ActionOutcome::RetentionShortened { .. }))
-            .count()
-    };
-    // Pass 1 starts both first hops; pass 2 the pre-prod hop and both shortenings; pass 3 is quiet.
-    assert_eq!(
-        (started(&passes[0]), shortened(&passes[0])),
-        (2, 0),
-        "{:#?}",
-        passes[0]
-    );
-    assert_eq!(
-        (started(&passes[1]), shortened(&passes[1])),
-        (1, 2),
-        "{:#?}",
-        passes[1]
-    );
-    assert_eq!(
-        (started(&passes[2]), shortened(&passes[2])),
-        (0, 0),
-        "{:#?}",
-        passes[2]
-    );
+    // Pass 1 starts both first hops; pass 2 the pre-prod hop and both shortenings; pass 3 is
+    // quiet.
+    assert_eq!(passes, [(2, 0), (1, 2), (0, 0)]);
 
     let outcome = story::collect(&org).await.unwrap();
     let orders = original(&night, "orders");
@@ -464,11 +409,41 @@ async fn the_reconciler_catches_up_when_every_event_was_lost() {
         BTreeSet::from([completed(vault(&ids.backup, PRIMARY_REGION), 35)])
     );
     assert_eq!(delete_days(&outcome, billing), Some(7));
-    let now = org.testbed.now().await.unwrap();
+    let now = org.now().await.unwrap();
     assert_eq!(
         story::check(&org, &night, now, &outcome),
         Vec::<String>::new()
     );
+}
+
+/// Moves the clock until no job is under way, emptying every queue at each step.
+async fn lose_every_event_until_settled(org: &Org) {
+    loop {
+        runner::purge_queues(org).await.unwrap();
+        if org.clock_state().await.unwrap().in_flight == 0 {
+            break;
+        }
+        org.clock_to_next_job().await.unwrap();
+    }
+    runner::purge_queues(org).await.unwrap();
+}
+
+/// How many copy jobs `account` owns (both regions).
+async fn copy_jobs(org: &Org, account: &str) -> usize {
+    let mut n = 0;
+    for region in [PRIMARY_REGION, BACKUP_REGION] {
+        n += org
+            .backup(account, region)
+            .await
+            .unwrap()
+            .list_copy_jobs()
+            .send()
+            .await
+            .unwrap()
+            .copy_jobs()
+            .len();
+    }
+    n
 }
 
 /// An account outside the organization cannot copy into the central vault, even with a

@@ -43,6 +43,7 @@ async fn reinstall(
         region,
         params,
         &Overrides::default(),
+        org.clock.clone(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -382,6 +383,7 @@ async fn parameters_that_would_fail_later_are_refused_before_anything_exists() {
             PRIMARY_REGION,
             &params,
             &Overrides::default(),
+            org.clock.clone(),
         )
         .await
         .unwrap_err()

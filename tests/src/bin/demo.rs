@@ -130,13 +130,15 @@ async fn run() -> Result<bool> {
             }
         );
     }
+    let clock_before = org.clock.offset();
     let night = runner::night(&org, &specs).await?;
+    let night_time = org.clock.offset() - clock_before;
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for d in &night.deliveries {
         *by_type.entry(d.detail_type.as_str()).or_default() += 1;
     }
     println!(
-        "Handler: {} events delivered from crossvault's queues in {} rounds ({}), {} failed",
+        "Handler (Lambda's SQS event source mapping into Handler::handle): {} events delivered from crossvault's queues in {} rounds ({}), {} not handled on first delivery, {} dead-lettered",
         night.deliveries.len(),
         night.rounds,
         by_type
@@ -144,14 +146,20 @@ async fn run() -> Result<bool> {
             .map(|(k, v)| format!("{v} {k}"))
             .collect::<Vec<_>>()
             .join(", "),
-        night.failures().len()
+        night.failures().len(),
+        night.dead_letters.len()
+    );
+    println!(
+        "Jobs took their time: the organization's clock moved {} times, {} minutes of emulated AWS time",
+        night.clock_moves,
+        night_time.num_minutes()
     );
 
     let outcome = story::collect(&org).await?;
     println!("\nThe morning after, account by account, region by region:");
     print!("{}", story::render(&org, &night, &outcome));
 
-    let now = org.testbed.now().await?;
+    let now = org.now().await?;
     let broken = story::check(&org, &night, now, &outcome);
     let pending = story::pending(&org, &outcome);
     let promises = story::promises(&org, &night, now, &outcome);

@@ -16,7 +16,7 @@ from typing import Any
 from moto.backup import urls as backup_urls
 from moto.backup.models import BackupBackend, Vault
 
-from . import clock, events, policy, resources, settings
+from . import clock, events, faults, policy, resources, settings
 from .backends import all_backends
 from .errors import (
     InvalidParameterValue,
@@ -222,7 +222,7 @@ class ExtendedBackupBackend(BackupBackend):
         """Apply due lifecycle transitions, as AWS's lifecycle process does in the background:
         move points to cold storage and delete expired ones."""
         moved = deleted = 0
-        now = clock.now()
+        now = clock.now_in(clock.scope_of(self.account_id))
         for point in list(self.recovery_points.values()):
             if (delete_at := point.lifecycle.delete_at(point.creation_date)) and delete_at <= now:
                 self._remove_point(point)
@@ -261,6 +261,7 @@ class ExtendedBackupBackend(BackupBackend):
         params: dict[str, Any],
         created_by: dict[str, str] | None = None,
         continuous: bool = False,
+        copy_actions: list[dict[str, Any]] | None = None,
     ) -> BackupJob:
         _require(params, "BackupVaultName", "ResourceArn", "IamRoleArn")
         token = params.get("IdempotencyToken")
@@ -297,6 +298,7 @@ class ExtendedBackupBackend(BackupBackend):
             recovery_point_tags=dict(params.get("RecoveryPointTags") or {}),
             created_by=created_by,
             continuous=continuous,
+            copy_actions=list(copy_actions or []),
             rules=BACKUP_RULES,
             request_fingerprint=fingerprint,
         )
@@ -305,7 +307,12 @@ class ExtendedBackupBackend(BackupBackend):
         job.run()
         return job
 
-    def start_copy_job(self, params: dict[str, Any]) -> CopyJob:
+    def start_copy_job(
+        self,
+        params: dict[str, Any],
+        created_by: dict[str, str] | None = None,
+        created_by_backup_job_id: str | None = None,
+    ) -> CopyJob:
         _require(params, "RecoveryPointArn", "SourceBackupVaultName", "DestinationBackupVaultArn", "IamRoleArn")
         token = params.get("IdempotencyToken")
         fingerprint = _fingerprint(params)
@@ -331,8 +338,11 @@ class ExtendedBackupBackend(BackupBackend):
             source_recovery_point_arn=source.arn,
             destination_vault_arn=params["DestinationBackupVaultArn"],
             lifecycle=lifecycle,
+            created_by=created_by,
+            created_by_backup_job_id=created_by_backup_job_id,
             rules=COPY_RULES,
             request_fingerprint=fingerprint,
+            injected_failure=faults.copy_failure_for(self.account_id, params["DestinationBackupVaultArn"]),
         )
         self.copy_jobs[job.job_id] = job
         self._remember("StartCopyJob", token, job)

@@ -1,8 +1,10 @@
 """The test bed's control API under ``/_testbed/`` (JSON over HTTP, same port as moto).
 
 It does what tests need and AWS has no API for: an organization with chosen account
-ids, job progress by hand, a movable clock, plan-created backup jobs, the lifecycle
-sweep, and a log of emitted events. See tests/testbed/README.md for every call.
+ids, job progress by hand or on the test bed clock, a movable clock per organization,
+plan-created backup jobs (with copy actions), the lifecycle sweep, event delivery that
+is late, duplicated or out of order, faults on demand, and logs of emitted events and
+of API calls. See tests/testbed/README.md for every call.
 """
 
 import json
@@ -14,7 +16,7 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from . import clock, events, jobs, organization
+from . import clock, events, faults, jobs, organization, requestlog
 from .backend import STATE_LOCK, find_job
 from .backends import all_backends, backend_for
 from .errors import BackupError
@@ -74,26 +76,91 @@ def create_organization(request: Request) -> dict[str, Any]:
         raise ControlError(str(exc), 409) from exc
 
 
+def _scope(body_or_args: Any) -> str | None:
+    """The clock scope a control call is about: that of ``accountId``, or None (global)."""
+    account = body_or_args.get("accountId")
+    return clock.scope_of(_account(account, "accountId")) if account else None
+
+
+def _schedule_state(scope: str | None) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    due = jobs.SCHEDULE.next_due(scope)
+    return {
+        "inFlight": jobs.SCHEDULE.in_flight(scope),
+        "nextDueAt": clock.iso_millis(due) if due is not None else None,
+    }
+
+
+def _clock_state(scope: str | None) -> dict[str, Any]:
+    return {
+        "now": clock.iso_millis(clock.now_in(scope)),
+        "offsetSeconds": clock.offset_seconds(scope),
+        "scope": scope,
+    } | _schedule_state(scope)
+
+
 def get_clock(request: Request) -> dict[str, Any]:
-    return {"now": clock.iso_millis(clock.now()), "offsetSeconds": clock.offset_seconds()}
+    return _clock_state(_scope(request.args))
+
+
+def _number(body: dict[str, Any], name: str) -> float:
+    value = body[name]
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ControlError(f"{name} must be a number")
+    return float(value)
 
 
 def set_clock(request: Request) -> dict[str, Any]:
-    offset = _field(_body(request), "offsetSeconds")
-    if not isinstance(offset, (int, float)) or isinstance(offset, bool):
-        raise ControlError("offsetSeconds must be a number")
-    clock.set_offset(offset)
-    return get_clock(request)
+    """Move a scope's clock (or the global one): to an offset, by some seconds, or to the
+    next due step of its timed jobs; then take every step that fell due."""
+    body = _body(request)
+    scope = _scope(body)
+    chosen = [k for k in ("offsetSeconds", "advanceSeconds", "toNextJob") if body.get(k) is not None and body[k] is not False]
+    if len(chosen) != 1:
+        raise ControlError("give exactly one of offsetSeconds, advanceSeconds, toNextJob")
+    current = clock.offset_seconds(scope)
+    if chosen[0] == "offsetSeconds":
+        offset = _number(body, "offsetSeconds")
+    elif chosen[0] == "advanceSeconds":
+        seconds = _number(body, "advanceSeconds")
+        if seconds < 0:
+            raise ControlError("advanceSeconds must not be negative: the clock does not go back")
+        offset = current + seconds
+    else:
+        if scope is None:
+            raise ControlError("toNextJob needs an accountId (timed jobs are scheduled per organization)")
+        due = jobs.SCHEDULE.next_due(scope)
+        now = clock.now_in(scope)
+        # slackSeconds: also take the steps that fall due shortly after (one move for jobs
+        # started together instead of one per job).
+        slack = _number(body, "slackSeconds") if body.get("slackSeconds") is not None else 0.0
+        if slack < 0:
+            raise ControlError("slackSeconds must not be negative")
+        offset = current + max(0.0, (due - now).total_seconds()) + slack if due is not None else current
+    clock.set_offset(offset, scope)
+    steps = jobs.tick(scope) if scope is not None else 0
+    return _clock_state(scope) | {"steps": steps}
+
+
+def tick(request: Request) -> dict[str, Any]:
+    scope = _scope(_body(request))
+    if scope is None:
+        raise ControlError("accountId is required")
+    return _clock_state(scope) | {"steps": jobs.tick(scope)}
 
 
 def set_job_mode(request: Request) -> dict[str, Any]:
     body = _body(request)
     account = _account(body["accountId"], "accountId") if body.get("accountId") else None
+    durations = body.get("durations")
+    if durations is not None and not isinstance(durations, dict):
+        raise ControlError("durations must be an object of seconds per job kind")
     try:
-        jobs.set_mode(_field(body, "mode"), account)
+        mode = jobs.set_mode(_field(body, "mode"), account, durations)
     except ValueError as exc:
         raise ControlError(str(exc)) from exc
-    return {"mode": body["mode"], "accountId": account}
+    return {"mode": mode.name, "accountId": account, "durations": mode.durations}
 
 
 def _job_state(job: jobs.Job) -> dict[str, Any]:
@@ -164,8 +231,33 @@ def plan_backup_job(request: Request) -> dict[str, Any]:
         params["Lifecycle"] = body["lifecycle"]
     if body.get("recoveryPointTags"):
         params["RecoveryPointTags"] = body["recoveryPointTags"]
-    job = backend.start_backup_job(params, created_by=created_by, continuous=bool(body.get("continuous")))
+    copy_actions = _copy_actions(body.get("copyActions"), plan)
+    job = backend.start_backup_job(
+        params, created_by=created_by, continuous=bool(body.get("continuous")), copy_actions=copy_actions
+    )
     return _job_state(job) | {"recoveryPointArn": job.recovery_point_arn, "createdBy": created_by}
+
+
+def _copy_actions(given: Any, plan: Any) -> list[dict[str, Any]]:
+    """The rule's copy actions: given in the call, else the named moto plan's first rule's."""
+    if given is None and plan is not None:
+        given = [
+            {"destinationBackupVaultArn": a.get("DestinationBackupVaultArn"), "lifecycle": a.get("Lifecycle")}
+            for a in plan.backup_plan["Rules"][0].get("CopyActions") or []
+        ]
+    if given is None:
+        return []
+    if not isinstance(given, list):
+        raise ControlError("copyActions must be a list")
+    actions = []
+    for action in given:
+        if not isinstance(action, dict) or not action.get("destinationBackupVaultArn"):
+            raise ControlError("every copy action needs a destinationBackupVaultArn")
+        entry: dict[str, Any] = {"DestinationBackupVaultArn": action["destinationBackupVaultArn"]}
+        if action.get("lifecycle"):
+            entry["Lifecycle"] = action["lifecycle"]
+        actions.append(entry)
+    return actions
 
 
 def end_lock_cooling_off(request: Request) -> dict[str, Any]:
@@ -193,6 +285,121 @@ def list_events(request: Request) -> dict[str, Any]:
     return {"events": events.emitted(args.get("account"), args.get("region"), args.get("detailType"))}
 
 
+def set_event_delivery(request: Request) -> dict[str, Any]:
+    body = _body(request)
+    scope = _scope(body)
+    if scope is None:
+        raise ControlError("accountId is required")
+    try:
+        setting = events.set_delivery(scope, _field(body, "mode"), body.get("copies", 1))
+    except ValueError as exc:
+        raise ControlError(str(exc)) from exc
+    return {"scope": scope, "mode": setting.mode, "copies": setting.copies, "held": events.held(scope)}
+
+
+def release_events(request: Request) -> dict[str, Any]:
+    body = _body(request)
+    scope = _scope(body)
+    if scope is None:
+        raise ControlError("accountId is required")
+    try:
+        delivered = events.release(scope, body.get("order", "emitted"), body.get("copies", 1), body.get("seed"))
+    except ValueError as exc:
+        raise ControlError(str(exc)) from exc
+    return {"scope": scope, "delivered": delivered, "held": events.held(scope)}
+
+
+def held_events(request: Request) -> dict[str, Any]:
+    scope = _scope(request.args)
+    if scope is None:
+        raise ControlError("accountId is required")
+    return {"scope": scope, "held": events.held(scope)}
+
+
+def _count(body: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ControlError(f"{name} must be a whole number >= 1")
+    return value
+
+
+def add_copy_failure(request: Request) -> dict[str, Any]:
+    body = _body(request)
+    account = _account(body["accountId"], "accountId") if body.get("accountId") else None
+    destination = body.get("destinationVaultArn")
+    if account is None and not destination:
+        raise ControlError("give accountId (the copying account) or destinationVaultArn, or both")
+    failure = faults.add_copy_failure(
+        body.get("statusMessage") or "Copy job failed (failed by the test bed)",
+        account,
+        destination,
+        _count(body, "count", None),
+    )
+    return {
+        "statusMessage": failure.status_message,
+        "accountId": failure.account_id,
+        "destinationVaultArn": failure.destination_vault_arn,
+        "count": failure.remaining,
+    }
+
+
+def add_api_fault(request: Request) -> dict[str, Any]:
+    body = _body(request)
+    status = body.get("status", 503)
+    if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+        raise ControlError("status must be an HTTP error status (400-599)")
+    fault = faults.ApiFault(
+        operation=_field(body, "operation"),
+        code=body.get("code") or ("ServiceUnavailableException" if status == 503 else "InternalFailure"),
+        status=status,
+        message=body.get("message") or "Injected by the test bed",
+        account_id=_account(body["accountId"], "accountId") if body.get("accountId") else None,
+        region=body.get("region"),
+        remaining=_count(body, "count", 1) or 1,
+    )
+    faults.add_api_fault(fault)
+    return {"operation": fault.operation, "code": fault.code, "status": fault.status, "count": fault.remaining}
+
+
+def set_throttling(request: Request) -> dict[str, Any]:
+    body = _body(request)
+    scope = _scope(body)
+    if scope is None:
+        raise ControlError("accountId is required (throttling is set per organization)")
+    rate = body.get("ratePerSecond")
+    burst = body.get("burst")
+    for name, value in (("ratePerSecond", rate), ("burst", burst)):
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
+            raise ControlError(f"{name} must be a positive number (or null to turn throttling off)")
+    faults.set_throttling(scope, rate, burst)
+    return {"scope": scope, "ratePerSecond": rate, "burst": burst if burst is not None else rate}
+
+
+def clear_faults(request: Request) -> dict[str, Any]:
+    body = _body(request)
+    account = _account(body["accountId"], "accountId") if body.get("accountId") else None
+    faults.clear(account)
+    return {"cleared": True, "accountId": account}
+
+
+def list_requests(request: Request) -> dict[str, Any]:
+    args = request.args
+    try:
+        since = int(args.get("since", "0"))
+    except ValueError:
+        raise ControlError("since must be a sequence number") from None
+    filters = {
+        "accountId": args.get("account"),
+        "region": args.get("region"),
+        "service": args.get("service"),
+        "operation": args.get("operation"),
+        "app": args.get("app"),
+    }
+    return {"requests": requestlog.listed(filters, since), "last": requestlog.last_sequence()}
+
+
 Handler = Callable[..., dict[str, Any]]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"^/health$"), health),
@@ -207,6 +414,15 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"^/vault-lock/end-cooling-off$"), end_lock_cooling_off),
     ("POST", re.compile(r"^/lifecycle/sweep$"), sweep_lifecycle),
     ("GET", re.compile(r"^/events$"), list_events),
+    ("POST", re.compile(r"^/tick$"), tick),
+    ("POST", re.compile(r"^/events/delivery$"), set_event_delivery),
+    ("POST", re.compile(r"^/events/release$"), release_events),
+    ("GET", re.compile(r"^/events/held$"), held_events),
+    ("POST", re.compile(r"^/faults/copy-failures$"), add_copy_failure),
+    ("POST", re.compile(r"^/faults/errors$"), add_api_fault),
+    ("POST", re.compile(r"^/faults/throttling$"), set_throttling),
+    ("POST", re.compile(r"^/faults/clear$"), clear_faults),
+    ("GET", re.compile(r"^/requests$"), list_requests),
 ]
 
 

@@ -1,12 +1,16 @@
 """Wire the extension into moto, in-process, before the server starts."""
 
+from typing import Any
+
 from moto.backup import urls as backup_urls
 from moto.backup.models import backup_backends
+from moto.core.responses import BaseResponse
 from moto.events.utils import EventTemplateParser
 
+from . import clock, requestlog
 from .backend import ExtendedBackupBackend
 from .resources import include_awsbackup_snapshots_in_lookups
-from .responses import ExtendedBackupResponse
+from .responses import ORIGINAL_CALL_ACTION, ExtendedBackupResponse
 
 _dispatch = ExtendedBackupResponse.dispatch
 
@@ -46,9 +50,26 @@ EVENT_TEMPLATE = (
 )
 
 
+def _logged_call_action(self: BaseResponse) -> Any:
+    """moto's dispatch of any service, entered in the request log (Backup logs its own)."""
+    with clock.in_scope(clock.scope_of(self.current_account)):
+        entry = requestlog.record(
+            self.service_name or "unknown",
+            self._get_action() or "unknown",
+            self.current_account,
+            self.region,
+            requestlog.token_of(self.body),
+            requestlog.app_of(self.headers),
+        )
+    status, headers, body = ORIGINAL_CALL_ACTION(self)
+    requestlog.finish(entry, status, headers)
+    return status, headers, body
+
+
 def install() -> None:
     """Make moto build extended Backup backends, route Backup URLs to the extension,
-    deliver complete events to EventBridge targets and let RDS find AWS Backup snapshots.
+    deliver complete events to EventBridge targets, let RDS find AWS Backup snapshots
+    and log every API call.
 
     Must run before the first Backup backend is created (i.e. before serving requests):
     backends already built keep moto's class.
@@ -58,3 +79,4 @@ def install() -> None:
     backup_urls.url_paths.update(URL_PATHS)
     EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = EVENT_TEMPLATE
     include_awsbackup_snapshots_in_lookups()
+    BaseResponse.call_action = _logged_call_action  # type: ignore[method-assign]

@@ -79,6 +79,23 @@ class _BackupRules:
             metadata = resources.generic_restore_metadata(job.resource_type, job.resource_arn)
         backend.add_point(_point_from_job(job, snapshot_id, metadata), job.recovery_point_tags)
 
+    def completed(self, job: BackupJob) -> None:
+        # A backup plan rule's copy actions start when its backup job completed, in the
+        # backup's account and Region, with the plan's role; the copy job carries CreatedBy.
+        if not job.copy_actions:
+            return
+        backend = backend_for(job.account_id, job.region)
+        for action in job.copy_actions:
+            params = {
+                "RecoveryPointArn": job.recovery_point_arn,
+                "SourceBackupVaultName": job.vault_name,
+                "DestinationBackupVaultArn": action["DestinationBackupVaultArn"],
+                "IamRoleArn": job.iam_role_arn,
+            }
+            if action.get("Lifecycle"):
+                params["Lifecycle"] = action["Lifecycle"]
+            backend.start_copy_job(params, created_by=job.created_by, created_by_backup_job_id=job.job_id)
+
 
 class _CopyRules:
     def check(self, job: CopyJob) -> None:
@@ -105,7 +122,8 @@ class _CopyRules:
             context["aws:PrincipalOrgID"] = [caller.organization_id]
             context["aws:PrincipalOrgPaths"] = [caller.org_path]
         source_vault_name = job.source_vault_arn.rsplit(":", 1)[-1]
-        copy_from = policy.evaluate(
+        copy_from = _evaluate(
+            "source",
             source_backend.parsed_policy(source_vault_name),
             _request(
                 "backup:CopyFromBackupVault",
@@ -118,9 +136,13 @@ class _CopyRules:
             raise JobFailure(
                 f"Access denied: the source backup vault's access policy denies backup:CopyFromBackupVault to {job.destination_vault_arn}"
             )
-        copy_into = policy.evaluate(
+        # An org-wide Allow ("*") admits other accounts only when it names the
+        # organization or an OU (see policy.py).
+        copy_into = _evaluate(
+            "destination",
             backend_for(destination.account_id, destination.region).parsed_policy(destination.vault_name),
             _request("backup:CopyIntoBackupVault", job.destination_vault_arn, job, context),
+            org_scoped_wildcards=cross_account,
         )
         # Within an account the copy role's IAM permissions suffice; across accounts the
         # destination vault's policy must allow the copy. An explicit Deny always wins.
@@ -130,6 +152,9 @@ class _CopyRules:
             )
         if (violation := retention_violation(destination_vault, job.lifecycle)) is not None:
             raise JobFailure(violation)
+
+    def completed(self, job: CopyJob) -> None:
+        pass
 
     def work(self, job: CopyJob) -> None:
         source_backend = backend_for(job.account_id, job.region)
@@ -161,6 +186,7 @@ class _CopyRules:
             arn = resources.backup_recovery_point_arn(destination.region, destination.account_id)
         job.backup_size_in_bytes = source.backup_size_in_bytes
         job.destination_recovery_point_arn = arn
+        job.destination_encryption_key_arn = destination_vault.encryption_key_arn
         copy = RecoveryPoint(
             arn=arn,
             account_id=destination.account_id,
@@ -186,6 +212,9 @@ class _CopyRules:
 
 
 class _RestoreRules:
+    def completed(self, job: RestoreJob) -> None:
+        pass
+
     def check(self, job: RestoreJob) -> None:
         if job.recovery_point_arn not in backend_for(job.account_id, job.region).recovery_points:
             raise JobFailure(f"Recovery point {job.recovery_point_arn} no longer exists")
@@ -215,6 +244,18 @@ class _RestoreRules:
 BACKUP_RULES = _BackupRules()
 COPY_RULES = _CopyRules()
 RESTORE_RULES = _RestoreRules()
+
+
+def _evaluate(
+    which: str, document: dict | None, request: policy.Request, *, org_scoped_wildcards: bool = False
+) -> policy.Decision:
+    try:
+        return policy.evaluate(document, request, org_scoped_wildcards=org_scoped_wildcards)
+    except policy.UnsupportedPolicy as exc:
+        raise JobFailure(
+            f"The {which} backup vault's access policy cannot be evaluated by the test bed: {exc} "
+            f"(supported: String*, Arn*, Bool, Null, with ForAnyValue:/ForAllValues: and IfExists)"
+        ) from exc
 
 
 def _request(action: str, resource: str, job: Job, context: dict[str, list[str]]) -> policy.Request:

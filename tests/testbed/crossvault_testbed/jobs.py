@@ -1,21 +1,32 @@
 """Backup, copy and restore jobs: their state machines, progress modes and events.
 
 AWS runs a job asynchronously and reports each state change as an event. Here a job
-is created in CREATED and then either runs to its end at once (``instant`` mode, the
-default: every state change still happens, in order, each with its event) or waits
-for the control API to advance it one state at a time (``manual`` mode, chosen
-globally or per job-owning account so parallel tests do not interfere).
+is created in CREATED and then, by its owner account's mode:
+
+- ``instant`` (the default): runs to its end at once, every state change still
+  happening in order, each with its event;
+- ``manual``: waits for the control API to advance it one state at a time;
+- ``timed``: takes its steps at fixed moments of the test bed clock (a duration per
+  kind of job, the steps spread evenly over it), when the clock of its scope reaches
+  them: a control call moves the clock or ticks, and every Backup request ticks the
+  caller's scope, so what a client reads is what AWS would show at that time.
+
+The mode is chosen globally or per job-owning account so parallel tests do not
+interfere.
 
 A job's rules (vault policies, Vault Lock, organization settings) are checked when
 it leaves CREATED, and its work (recovery point, copy, restored resource) is done
 when it reaches COMPLETED; a violated rule or failed work makes the job FAILED with
-a ``StatusMessage``, the way AWS reports such failures: the Start* call succeeds.
+a ``StatusMessage``, the way AWS reports such failures: the Start* call succeeds. A
+failure injected through the control API takes effect when the job would complete.
 """
 
+import heapq
+import itertools
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from . import clock, events
@@ -25,27 +36,106 @@ from .lifecycle import Lifecycle
 CREATED, PENDING, RUNNING, COMPLETED, FAILED = "CREATED", "PENDING", "RUNNING", "COMPLETED", "FAILED"
 TERMINAL = (COMPLETED, FAILED)
 
-INSTANT, MANUAL = "instant", "manual"
+INSTANT, MANUAL, TIMED = "instant", "manual", "timed"
+MODES = (INSTANT, MANUAL, TIMED)
+
+# Test bed seconds from a job's creation to its end, per kind, in timed mode.
+DEFAULT_DURATIONS = {"backup": 600.0, "copy": 1800.0, "restore": 1200.0}
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str = INSTANT
+    durations: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_DURATIONS))
+
 
 _mode_lock = threading.Lock()
-_default_mode = INSTANT
-_mode_by_account: dict[str, str] = {}
+_default_mode = Mode()
+_mode_by_account: dict[str, Mode] = {}
 
 
-def set_mode(mode: str, account_id: str | None = None) -> None:
+def set_mode(mode: str, account_id: str | None = None, durations: dict[str, Any] | None = None) -> Mode:
     global _default_mode
-    if mode not in (INSTANT, MANUAL):
-        raise ValueError(f"mode must be {INSTANT!r} or {MANUAL!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    chosen = dict(DEFAULT_DURATIONS)
+    for kind, seconds in (durations or {}).items():
+        if kind not in DEFAULT_DURATIONS:
+            raise ValueError(f"durations: unknown job kind {kind!r} (one of {', '.join(DEFAULT_DURATIONS)})")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+            raise ValueError(f"durations.{kind} must be a number of seconds >= 0")
+        chosen[kind] = float(seconds)
+    value = Mode(mode, chosen)
     with _mode_lock:
         if account_id is None:
-            _default_mode = mode
+            _default_mode = value
         else:
-            _mode_by_account[account_id] = mode
+            _mode_by_account[account_id] = value
+    return value
+
+
+def mode_of(account_id: str) -> Mode:
+    with _mode_lock:
+        return _mode_by_account.get(account_id, _default_mode)
 
 
 def mode_for(account_id: str) -> str:
-    with _mode_lock:
-        return _mode_by_account.get(account_id, _default_mode)
+    return mode_of(account_id).name
+
+
+class _Schedule:
+    """Due steps of timed jobs, one heap per clock scope."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._heaps: dict[str, list[tuple[datetime, int, "Job"]]] = {}
+        self._sequence = itertools.count()
+
+    def add(self, job: "Job") -> None:
+        if job.next_due is None:
+            return
+        with self._lock:
+            heapq.heappush(self._heaps.setdefault(job.scope, []), (job.next_due, next(self._sequence), job))
+
+    def _live(self, scope: str) -> list[tuple[datetime, int, "Job"]]:
+        heap = self._heaps.get(scope, [])
+        # Entries go stale when a job is advanced or failed by hand.
+        while heap and heap[0][2].next_due != heap[0][0]:
+            heapq.heappop(heap)
+        return heap
+
+    def pop_due(self, scope: str, moment: datetime) -> "Job | None":
+        with self._lock:
+            heap = self._live(scope)
+            if heap and heap[0][0] <= moment:
+                return heapq.heappop(heap)[2]
+            return None
+
+    def next_due(self, scope: str) -> datetime | None:
+        with self._lock:
+            heap = self._live(scope)
+            return heap[0][0] if heap else None
+
+    def in_flight(self, scope: str) -> int:
+        with self._lock:
+            return len({id(job) for due, _, job in self._heaps.get(scope, []) if job.next_due == due})
+
+
+SCHEDULE = _Schedule()
+
+
+def tick(scope: str) -> int:
+    """Take every step of the scope's timed jobs that is due by the scope's clock, in
+    the order they fall due, each at the moment it was due. Returns the number of steps."""
+    steps = 0
+    while (job := SCHEDULE.pop_due(scope, clock.now_in(scope))) is not None:
+        due = job.next_due
+        assert due is not None
+        with clock.in_scope(scope), clock.pinned(due):
+            job.advance()
+        SCHEDULE.add(job)
+        steps += 1
+    return steps
 
 
 class JobFailure(Exception):
@@ -61,6 +151,9 @@ class JobRules(Protocol):
 
     def work(self, job: Any) -> None:
         """Produce the job's result; raise JobFailure if that fails."""
+
+    def completed(self, job: Any) -> None:
+        """What follows a COMPLETED job (a backup plan's copy actions)."""
 
 
 def new_job_id() -> str:
@@ -84,9 +177,15 @@ class Job:
     rules: JobRules = field(repr=False, compare=False)
     # The request an IdempotencyToken was used with, to tell a retry from a misuse.
     request_fingerprint: str = ""
+    # A StatusMessage the control API asked this job to fail with when it would complete.
+    injected_failure: str | None = None
+    # Timed mode: the moments of the remaining steps, and the clock scope they are read in.
+    due_steps: list[datetime] = field(default_factory=list, repr=False, compare=False)
+    scope: str = ""
 
     steps: ClassVar[tuple[str, ...]] = (CREATED, RUNNING, COMPLETED)
     detail_type: ClassVar[str]
+    kind: ClassVar[str]
 
     def event_detail(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -96,34 +195,53 @@ class Job:
 
     # -- state machine -------------------------------------------------------
 
+    @property
+    def next_due(self) -> datetime | None:
+        return self.due_steps[0] if self.due_steps and self.state not in TERMINAL else None
+
     def advance(self) -> None:
         """Move one state forward, running the rules on leaving CREATED and the work
         on reaching COMPLETED."""
         if self.state in TERMINAL:
             raise JobStateError(f"Job {self.job_id} is already {self.state}")
+        if self.due_steps:
+            self.due_steps.pop(0)
         target = self.steps[self.steps.index(self.state) + 1]
         try:
             if self.state == CREATED:
                 self.rules.check(self)
             if target == COMPLETED:
+                if self.injected_failure is not None:
+                    raise JobFailure(self.injected_failure)
                 self.rules.work(self)
         except JobFailure as failure:
             self.fail(str(failure))
             return
         self._enter(target)
+        if target == COMPLETED:
+            self.rules.completed(self)
 
     def fail(self, message: str) -> None:
         if self.state in TERMINAL:
             raise JobStateError(f"Job {self.job_id} is already {self.state}")
         self.status_message = message
+        self.due_steps.clear()
         self._enter(FAILED)
 
     def run(self) -> None:
-        """Announce the new job and, in instant mode, run it to its end."""
+        """Announce the new job and, by its owner's mode, run it to its end now or
+        schedule its steps on the test bed clock."""
         self._emit()
-        if mode_for(self.account_id) == INSTANT:
+        mode = mode_of(self.account_id)
+        if mode.name == INSTANT:
             while self.state not in TERMINAL:
                 self.advance()
+        elif mode.name == TIMED:
+            duration = timedelta(seconds=mode.durations[self.kind])
+            transitions = len(self.steps) - 1
+            self.scope = clock.scope_of(self.account_id)
+            self.due_steps = [self.creation_date + duration * k / transitions for k in range(1, transitions + 1)]
+            SCHEDULE.add(self)
 
     def _enter(self, state: str) -> None:
         self.state = state
@@ -168,7 +286,10 @@ class BackupJob(Job):
     recovery_point_tags: dict[str, str] = field(default_factory=dict)
     created_by: dict[str, str] | None = None
     continuous: bool = False
+    # A backup plan rule's copy actions, started when the job COMPLETED (as AWS does).
+    copy_actions: list[dict[str, Any]] = field(default_factory=list)
     detail_type: ClassVar[str] = events.BACKUP_JOB
+    kind: ClassVar[str] = "backup"
 
     def percent_done(self) -> str:
         return "100.0" if self.state == COMPLETED else "0.0"
@@ -234,7 +355,12 @@ class CopyJob(Job):
     destination_vault_arn: str
     lifecycle: Lifecycle
     destination_recovery_point_arn: str | None = None
+    destination_encryption_key_arn: str | None = None
+    # Set for a backup plan's copy action: the plan (RecoveryPointCreator) and its backup job.
+    created_by: dict[str, str] | None = None
+    created_by_backup_job_id: str | None = None
     detail_type: ClassVar[str] = events.COPY_JOB
+    kind: ClassVar[str] = "copy"
 
     def to_api(self) -> dict[str, Any]:
         out = self.common_api() | {
@@ -243,10 +369,22 @@ class CopyJob(Job):
             "SourceRecoveryPointArn": self.source_recovery_point_arn,
             "DestinationBackupVaultArn": self.destination_vault_arn,
             "DestinationRecoveryPointLifecycle": self.lifecycle.to_api(),
+            "DestinationVaultType": "BACKUP_VAULT",
             "State": self.state,
         }
         if self.destination_recovery_point_arn:
             out["DestinationRecoveryPointArn"] = self.destination_recovery_point_arn
+        if self.destination_encryption_key_arn:
+            out["DestinationEncryptionKeyArn"] = self.destination_encryption_key_arn
+        if self.created_by:
+            out["CreatedBy"] = {
+                "BackupPlanId": self.created_by["backupPlanId"],
+                "BackupPlanArn": self.created_by["backupPlanArn"],
+                "BackupPlanVersion": self.created_by["backupPlanVersion"],
+                "BackupRuleId": self.created_by["backupPlanRuleId"],
+            }
+        if self.created_by_backup_job_id:
+            out["CreatedByBackupJobId"] = self.created_by_backup_job_id
         return out
 
     def event_resources(self) -> list[str]:
@@ -290,6 +428,7 @@ class RestoreJob(Job):
     created_resource_arn: str | None = None
     steps: ClassVar[tuple[str, ...]] = (CREATED, PENDING, RUNNING, COMPLETED)
     detail_type: ClassVar[str] = events.RESTORE_JOB
+    kind: ClassVar[str] = "restore"
 
     def to_api(self) -> dict[str, Any]:
         out = self.common_api() | {

@@ -4,8 +4,20 @@ Only what vault policies use is modelled: Effect, Principal/NotPrincipal, Action
 NotAction (with IAM wildcards, so ``backup:*`` matches every backup action),
 Resource/NotResource and the condition operators of the String, Arn, Bool and Null
 families with the ``ForAnyValue:``/``ForAllValues:`` set prefixes and the
-``IfExists`` suffix. As in IAM, an explicit Deny beats any Allow, and a request no
-statement allows is implicitly denied.
+``IfExists`` suffix. As in IAM, an explicit Deny beats any Allow, a request no
+statement allows is implicitly denied, and condition keys are case-insensitive
+(``aws:PrincipalOrgId`` is ``aws:PrincipalOrgID``).
+
+An operator outside these families raises :class:`UnsupportedPolicy` when it is
+evaluated: the caller turns it into a clear refusal, never a server error.
+
+Cross-account copies into a vault follow what AWS documents for organization-wide
+vault policies: an Allow for every principal (``"*"``) grants them only when the
+statement names the organization or OU (an ``aws:PrincipalOrgID`` or
+``aws:PrincipalOrgPaths`` condition); "if the organization ID or OU ID isn't
+specified, then the cross-account copies fail" (AWS re:Post, "How can I resolve the
+Access Denied error when trying to create a cross-account copy in AWS Backup?").
+Pass ``org_scoped_wildcards=True`` for that evaluation.
 """
 
 import fnmatch
@@ -44,6 +56,17 @@ class PolicyError(ValueError):
     """The document is not a policy we can evaluate."""
 
 
+class UnsupportedPolicy(PolicyError):
+    """The policy uses an element the test bed does not evaluate (a condition operator)."""
+
+    def __init__(self, operator: str):
+        super().__init__(f"unsupported condition operator {operator}")
+        self.operator = operator
+
+
+ORG_CONDITION_KEYS = ("aws:principalorgid", "aws:principalorgpaths")
+
+
 def parse(document: str) -> dict[str, Any]:
     try:
         parsed = json.loads(document)
@@ -63,26 +86,47 @@ def parse(document: str) -> dict[str, Any]:
     return parsed
 
 
-def evaluate(document: dict[str, Any] | None, request: Request) -> Decision:
+def evaluate(document: dict[str, Any] | None, request: Request, *, org_scoped_wildcards: bool = False) -> Decision:
+    """The policy's answer to ``request``. With ``org_scoped_wildcards``, an Allow for
+    every principal counts only if it is conditioned on the organization or an OU."""
     if document is None:
         return Decision(IMPLICIT_DENY)
+    context = {key.lower(): values for key, values in request.context.items()}
     allowed_by: Decision | None = None
     for statement in _as_list(document.get("Statement")):
-        if not _statement_applies(statement, request):
+        if not _statement_applies(statement, request, context):
             continue
         decision = Decision(statement["Effect"], statement.get("Sid"))
         if decision.effect == DENY:
             return decision
+        if org_scoped_wildcards and _wildcard_principal(statement) and not _org_scoped(statement):
+            continue
         allowed_by = allowed_by or decision
     return allowed_by or Decision(IMPLICIT_DENY)
 
 
-def _statement_applies(statement: dict[str, Any], request: Request) -> bool:
+def _wildcard_principal(statement: dict[str, Any]) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and "*" in _as_list(principal.get("AWS"))
+
+
+def _org_scoped(statement: dict[str, Any]) -> bool:
+    return any(
+        key.lower() in ORG_CONDITION_KEYS
+        for clauses in statement.get("Condition", {}).values()
+        if isinstance(clauses, dict)
+        for key in clauses
+    )
+
+
+def _statement_applies(statement: dict[str, Any], request: Request, context: dict[str, list[str]]) -> bool:
     return (
         _principal_matches(statement, request)
         and _matches_element(statement, "Action", request.action, ignore_case=True)
         and _matches_element(statement, "Resource", request.resource, ignore_case=False)
-        and _conditions_hold(statement.get("Condition", {}), request.context)
+        and _conditions_hold(statement.get("Condition", {}), context)
     )
 
 
@@ -126,9 +170,10 @@ def _wildcard(pattern: str, value: str, ignore_case: bool) -> bool:
 
 
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, list[str]]) -> bool:
+    # ``context`` has lower-case keys: IAM condition keys are case-insensitive.
     for operator, clauses in conditions.items():
         for key, expected in clauses.items():
-            if not _condition_holds(operator, context.get(key), _as_list(expected)):
+            if not _condition_holds(operator, context.get(key.lower()), _as_list(expected)):
                 return False
     return True
 
@@ -174,7 +219,7 @@ def _comparator(operator: str):  # type: ignore[no-untyped-def]
         return lambda a, e: _wildcard(e, a, ignore_case=False)
     if base == "Bool":
         return lambda a, e: a.lower() == e.lower()
-    raise PolicyError(f"Unsupported condition operator {operator}")
+    raise UnsupportedPolicy(operator)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -10,11 +10,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from moto.backup.responses import BackupResponse
+from moto.core.responses import BaseResponse
 
-from . import clock, events, settings
+from . import clock, events, faults, jobs, requestlog, settings
 from .backend import STATE_LOCK, ExtendedBackupBackend, paginate
-from .errors import InvalidParameterValue
+from .errors import BackupError, InvalidParameterValue
 from .jobs import Job
+
+# moto's own dispatch, before install() wraps it with the request log for every service.
+ORIGINAL_CALL_ACTION = BaseResponse.call_action
 
 
 class ExtendedBackupResponse(BackupResponse):
@@ -23,9 +27,31 @@ class ExtendedBackupResponse(BackupResponse):
         return super().backup_backend  # type: ignore[return-value]
 
     def call_action(self):  # type: ignore[no-untyped-def]
+        account, region, operation = self.current_account, self.region, self._get_action()
         # One request can read and write several accounts' backends (a copy job).
         with STATE_LOCK:
-            return super().call_action()
+            scope = clock.scope_of(account)
+            with clock.in_scope(scope):
+                entry = requestlog.record(
+                    "backup", operation, account, region, requestlog.token_of(self.body), requestlog.app_of(self.headers)
+                )
+                # What the caller reads is what AWS would show at the scope's time.
+                jobs.tick(scope)
+                error = faults.api_fault_for(operation, account, region)
+                if error is None and faults.throttled(operation, account, region):
+                    error = faults.throttling_error()
+                if error is not None:
+                    status, headers, body = self._error_response(error)
+                else:
+                    status, headers, body = ORIGINAL_CALL_ACTION(self)
+        requestlog.finish(entry, status, headers)
+        return status, headers, body
+
+    def _error_response(self, error: BackupError):  # type: ignore[no-untyped-def]
+        headers = dict(self.response_headers)
+        headers.update(dict(error.get_headers()))
+        headers["status"] = str(error.code)
+        return error.code, headers, error.description
 
     # -- request helpers ---------------------------------------------------------------
 

@@ -99,7 +99,7 @@ def client(endpoint: str) -> ClientFactory:
             endpoint_url=endpoint,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),  # one attempt: tests see every error
         )
 
         def add_account(request: Any, **_: Any) -> None:

@@ -54,8 +54,6 @@ def test_copy_without_lifecycle_inherits_the_source_lifecycle(world):
 @pytest.mark.parametrize(
     "principal",
     [
-        "*",
-        {"AWS": "*"},
         {"AWS": "SOURCE"},
         {"AWS": "arn:aws:iam::SOURCE:root"},
         {"AWS": ["123456789012", "SOURCE"]},
@@ -70,6 +68,42 @@ def test_destination_policy_principal_forms_allow_the_copy(world, principal):
     central_vault = world.vault(central, policy=allow_copy_into(resolved))
     job = world.copy(source, world.efs_point(source, source_vault), source_vault, central_vault)
     assert job["State"] == "COMPLETED", job.get("StatusMessage")
+
+
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}])
+def test_a_wide_open_destination_policy_fails_cross_account_copies(world, principal):
+    # AWS: an organization-wide vault policy must name the organization or OU, "if the
+    # organization ID or OU ID isn't specified, then the cross-account copies fail".
+    source, central = world.fresh_account(), world.fresh_account()
+    org = world.organization([source, central])
+    source_vault = world.vault(source)
+    wide_open = world.vault(central, policy=allow_copy_into(principal))
+    job = world.copy(source, world.efs_point(source, source_vault), source_vault, wide_open)
+    assert job["State"] == "FAILED"
+    assert job["StatusMessage"] == (
+        "Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault"
+    )
+    # The same statement scoped to the organization (either spelling of the key) admits it.
+    for key in ("aws:PrincipalOrgID", "aws:PrincipalOrgId"):
+        scoped = world.vault(central, policy=allow_copy_into(principal, {"StringEquals": {key: org["organizationId"]}}))
+        job = world.copy(source, world.efs_point(source, source_vault), source_vault, scoped)
+        assert job["State"] == "COMPLETED", (key, job.get("StatusMessage"))
+    # Within one account no vault policy is needed, and a wide-open one does not get in the way.
+    own = world.vault(source, policy=allow_copy_into(principal))
+    assert world.copy(source, world.efs_point(source, source_vault), source_vault, own)["State"] == "COMPLETED"
+
+
+def test_an_operator_the_test_bed_cannot_evaluate_fails_the_job_clearly(world):
+    source, central = world.fresh_account(), world.fresh_account()
+    world.organization([source, central])
+    source_vault = world.vault(source)
+    odd = world.vault(central, policy=allow_copy_into({"AWS": source}, {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}))
+    job = world.copy(source, world.efs_point(source, source_vault), source_vault, odd)
+    assert job["State"] == "FAILED"
+    assert job["StatusMessage"].startswith(
+        "The destination backup vault's access policy cannot be evaluated by the test bed: "
+        "unsupported condition operator NumericLessThan"
+    ), job["StatusMessage"]
 
 
 def _replace(value, old, new):

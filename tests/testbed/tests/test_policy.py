@@ -90,3 +90,29 @@ def test_invalid_documents_are_rejected():
         except policy.PolicyError:
             continue
         raise AssertionError(f"accepted {document}")
+
+
+def test_condition_keys_are_case_insensitive():
+    for key in ("aws:PrincipalOrgID", "aws:PrincipalOrgId", "AWS:principalorgid"):
+        assert policy.evaluate(_doc(_allow(Condition={"StringEquals": {key: "o-abc"}})), REQUEST).allowed, key
+    assert not policy.evaluate(_doc(_allow(Condition={"StringEquals": {"aws:principalorgid": "o-x"}})), REQUEST).allowed
+
+
+def test_a_wildcard_allow_admits_other_accounts_only_when_scoped_to_the_organization():
+    wide_open = _doc(_allow())
+    assert policy.evaluate(wide_open, REQUEST).allowed
+    assert not policy.evaluate(wide_open, REQUEST, org_scoped_wildcards=True).allowed
+    scoped = _doc(_allow(Condition={"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-abc/*"}}))
+    assert policy.evaluate(scoped, REQUEST, org_scoped_wildcards=True).allowed
+    named = _doc({"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "backup:CopyIntoBackupVault"})
+    assert policy.evaluate(named, REQUEST, org_scoped_wildcards=True).allowed
+
+
+def test_an_unsupported_operator_is_reported_not_crashed_on():
+    document = _doc(_allow(Condition={"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}))
+    try:
+        policy.evaluate(document, REQUEST)
+    except policy.UnsupportedPolicy as exc:
+        assert exc.operator == "DateGreaterThan"
+    else:
+        raise AssertionError("evaluated an operator the test bed does not know")
