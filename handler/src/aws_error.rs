@@ -121,7 +121,12 @@ mod tests {
     #[test]
     fn codes_statuses_and_kinds() {
         use ErrorClass::*;
-        type Case = (Option<&'static str>, Option<u16>, Option<ErrorKind>, ErrorClass);
+        type Case = (
+            Option<&'static str>,
+            Option<u16>,
+            Option<ErrorKind>,
+            ErrorClass,
+        );
         let cases: &[Case] = &[
             (Some("ThrottlingException"), Some(400), None, Retryable),
             (Some("ThrottledException"), Some(400), None, Retryable),

@@ -1083,3 +1083,89 @@ async fn clients_and_the_custom_resource_engine_are_built_when_first_needed() {
         .unwrap();
     assert!(handler.engine_built());
 }
+
+/// One point's failed look-up is reported with its ARN and the next point goes on.
+#[tokio::test]
+async fn a_reconcile_isolates_each_points_failures() {
+    use aws_sdk_backup::operation::list_recovery_points_by_backup_vault::ListRecoveryPointsByBackupVaultOutput;
+    use aws_sdk_backup::types::{RecoveryPointByBackupVault, RecoveryPointStatus};
+    let now = chrono::Utc::now().timestamp();
+    let rp = |n: u8| format!("{RDS_RP}{n}");
+    let points = mock!(aws_sdk_backup::Client::list_recovery_points_by_backup_vault).then_output(
+        move || {
+            let point = |n: u8, age: i64| {
+                RecoveryPointByBackupVault::builder()
+                    .recovery_point_arn(rp(n))
+                    .resource_arn(format!("arn:aws:rds:eu-west-1:111111111111:db:db{n}"))
+                    .resource_type("RDS")
+                    .creation_date(DateTime::from_secs(now - age))
+                    .status(RecoveryPointStatus::Completed)
+                    .lifecycle(Lifecycle::builder().delete_after_days(35).build())
+                    .build()
+            };
+            ListRecoveryPointsByBackupVaultOutput::builder()
+                .recovery_points(point(1, 7200))
+                .recovery_points(point(2, 3600))
+                .build()
+        },
+    );
+    let jobs = mock!(aws_sdk_backup::Client::list_copy_jobs)
+        .match_requests(|r| r.by_account_id() == Some("111111111111"))
+        .then_output(move || {
+            let job = |n: u8| {
+                CopyJob::builder()
+                    .copy_job_id(format!("J{n}"))
+                    .source_recovery_point_arn(rp(n))
+                    .destination_backup_vault_arn(FRANKFURT)
+                    .state(CopyJobState::Completed)
+                    .destination_recovery_point_lifecycle(
+                        Lifecycle::builder().delete_after_days(35).build(),
+                    )
+                    .build()
+            };
+            ListCopyJobsOutput::builder()
+                .copy_jobs(job(1))
+                .copy_jobs(job(2))
+                .build()
+        });
+    // The pre-prod tag of db1 cannot be read; db2's can.
+    let tags_fail = mock!(aws_sdk_resourcegroupstagging::Client::get_resources)
+        .match_requests(|r| r.resource_arn_list() == ["arn:aws:rds:eu-west-1:111111111111:db:db1"])
+        .then_error(|| {
+            GetResourcesError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .build(),
+            )
+        });
+    let tags_ok = mock!(aws_sdk_resourcegroupstagging::Client::get_resources)
+        .then_output(|| GetResourcesOutput::builder().build());
+    let created = DateTime::from_secs(now - 3600);
+    let describe = mock!(aws_sdk_backup::Client::describe_recovery_point)
+        .match_requests(move |r| r.recovery_point_arn() == Some(rp(2).as_str()))
+        .then_output(move || {
+            DescribeRecoveryPointOutput::builder()
+                .creation_date(created)
+                .lifecycle(Lifecycle::builder().delete_after_days(35).build())
+                .build()
+        });
+    let lock = vault(false);
+    let update = mock!(aws_sdk_backup::Client::update_recovery_point_lifecycle)
+        .match_requests(move |r| r.recovery_point_arn() == Some(rp(2).as_str()))
+        .then_output(|| UpdateRecoveryPointLifecycleOutput::builder().build());
+    let (_, p) = Mocks {
+        backup: vec![&points, &jobs, &describe, &lock, &update],
+        tagging: vec![&tags_fail, &tags_ok],
+        ..Mocks::default()
+    }
+    .pipeline(config_with(&[]));
+    let report = p.reconcile_now().await.unwrap();
+    assert_eq!(report.checked, 2);
+    assert_eq!(report.failures.len(), 1, "{report:#?}");
+    assert!(
+        report.failures[0].starts_with(&format!("{RDS_RP}1: permanent: tag:GetResources failed")),
+        "{}",
+        report.failures[0]
+    );
+    assert_eq!(update.num_calls(), 1, "{report:#?}");
+}
