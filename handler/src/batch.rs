@@ -6,9 +6,10 @@
 //! A record that can never succeed (malformed, access denied, vault gone) is sent to the
 //! dead-letter queue at once, with the reason, instead of being retried five times.
 //!
-//! Records are handled [`CONCURRENCY`] at a time: a batch of ten costs about as long as three
-//! events, not ten, while AWS Backup's few mutating calls per second per account are not
-//! swamped (the SDK's adaptive retry slows down on throttling). Records are independent: two
+//! Records are handled [`CONCURRENCY`] at a time (5, about the mutating calls per second AWS
+//! Backup allows an account): a batch of ten costs about as long as two or three events, not
+//! ten, while the account's quota is not swamped (the SDK's adaptive retry slows down on
+//! throttling). Records are independent: two
 //! events about one recovery point derive the same idempotency tokens, so running them side
 //! by side starts nothing twice.
 
@@ -69,7 +70,7 @@ pub trait DeadLetters: Send + Sync {
 }
 
 /// Records handled at the same time.
-pub const CONCURRENCY: usize = 4;
+pub const CONCURRENCY: usize = 5;
 
 /// Processes each record with `process`, [`CONCURRENCY`] at a time. Records not started
 /// before the deadline (minus `reserve`) are reported as failures so SQS hands them out again.

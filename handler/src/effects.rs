@@ -2,7 +2,7 @@
 //! with the AWS SDK. No decisions are made here; every "whether" lives in `crossvault-core`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_backup::types::Lifecycle as SdkLifecycle;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -70,9 +70,10 @@ pub enum ActionOutcome {
 
 /// What an invocation reads once: facts that cannot change within it. One invocation is one
 /// SQS batch (or one reconcile run), so every shortening in it shares one look at the vault.
+/// Concurrent records of a batch wait for the first look rather than each taking their own.
 #[derive(Debug, Default)]
 pub struct Session {
-    vault_locked: Mutex<HashMap<String, bool>>,
+    vault_locked: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
 }
 
 pub struct Effects<'a> {
@@ -174,33 +175,30 @@ impl Effects<'_> {
         })
     }
 
-    /// Whether the vault has a Vault Lock, read once per invocation.
+    /// Whether the vault has a Vault Lock, read once per invocation (a failed read is not
+    /// kept: the next record tries again).
     async fn vault_locked(&self, vault_name: &str) -> Result<bool, EventError> {
-        let known = self
+        let cell = self
             .session
             .vault_locked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(vault_name)
-            .copied();
-        if let Some(locked) = known {
-            return Ok(locked);
-        }
-        let vault = self
-            .clients
-            .backup
-            .describe_backup_vault()
-            .backup_vault_name(vault_name)
-            .send()
-            .await
-            .map_err(|e| event_error("backup:DescribeBackupVault", e))?;
-        let locked = vault.locked.unwrap_or(false);
-        self.session
-            .vault_locked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(vault_name.to_owned(), locked);
-        Ok(locked)
+            .entry(vault_name.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let vault = self
+                .clients
+                .backup
+                .describe_backup_vault()
+                .backup_vault_name(vault_name)
+                .send()
+                .await
+                .map_err(|e| event_error("backup:DescribeBackupVault", e))?;
+            Ok(vault.locked.unwrap_or(false))
+        })
+        .await
+        .copied()
     }
 
     /// The backup account's copy jobs of `copy` (the first two-hop copy there), read with the
