@@ -343,9 +343,10 @@ pub fn hop_step(
         HopState::Failed(failed) if state.failures() >= max => Action::Ignore {
             reason: format!(
                 "crossvault gave up on {hop} of {rp} to {dest} after {} failed attempt(s) \
-                 (CopyMaxAttempts = {max}; last status message: {}); the original is never shortened",
+                 (CopyMaxAttempts = {max}; last status message: {}); {}",
                 failed.len(),
-                last_message(failed)
+                last_message(failed),
+                notify::what_giving_up_means(hop)
             ),
         },
         HopState::Failed(failed) => match retry {

@@ -131,6 +131,24 @@ fn copy_job_lines(e: &CopyJobEvent, hop: Option<Hop>) -> String {
     message
 }
 
+/// What a failed or abandoned `hop` means for the original.
+pub fn what_giving_up_means(hop: Hop) -> &'static str {
+    match hop {
+        // Pre-prod copies never count as offsite safety: the shortening does not wait for them.
+        Hop::ToPreProd => "the original's retention does not depend on the pre-prod copy",
+        _ => "the original is never shortened",
+    }
+}
+
+fn retention_note(hop: Hop) -> &'static str {
+    match hop {
+        Hop::ToPreProd => {
+            "The original's retention does not depend on this pre-prod copy (pre-prod copies never count as offsite safety)."
+        }
+        _ => "The original keeps its full retention.",
+    }
+}
+
 /// A copy job from the managed vault ended FAILED, ABORTED, EXPIRED or PARTIAL (not the last
 /// allowed attempt of a hop: see [`gave_up`]).
 pub fn copy_job_failed(
@@ -146,14 +164,17 @@ pub fn copy_job_failed(
             "This copy is not a hop of crossvault's chain (its destination is not one the configuration \
              asks for), so crossvault does not retry it; no original is shortened because of it.",
         ),
-        (Some(_), Some(a)) if a.attempt > a.max => message.push_str(&format!(
-            "The original keeps its full retention. crossvault had already given up on this hop \
+        (Some(hop), Some(a)) if a.attempt > a.max => message.push_str(&format!(
+            "{} crossvault had already given up on this hop \
              ({} failed attempts, CopyMaxAttempts = {}): it is not retried.",
-            a.failures, a.max
+            retention_note(hop),
+            a.failures,
+            a.max
         )),
-        (Some(_), Some(a)) => message.push_str(&format!(
-            "The original keeps its full retention. This was attempt {} of {}: the reconciler starts \
+        (Some(hop), Some(a)) => message.push_str(&format!(
+            "{} This was attempt {} of {}: the reconciler starts \
              attempt {} with a new copy job on its next run (ReconcileSchedule).",
+            retention_note(hop),
             a.attempt,
             a.max,
             a.failures + 1
@@ -183,10 +204,18 @@ pub fn gave_up(e: &CopyJobEvent, hop: Hop, attempts: Attempts, key: Option<KeyPr
     );
     message.push_str(&copy_job_lines(e, Some(hop)));
     key_lines(&mut message, key.as_ref());
-    message.push_str(
-        "The original is never shortened by crossvault and keeps its full retention. Fix the cause, then copy \
-         the point by hand, or raise CopyMaxAttempts: the reconciler then resumes the chain.",
-    );
+    message.push_str(match hop {
+        Hop::ToPreProd => {
+            "The original's retention does not depend on the pre-prod copy. Fix the cause, then copy the point by hand, \
+             or raise CopyMaxAttempts: the reconciler then tries again while the point is inside its look-back \
+             (ReconcileLookbackHours)."
+        }
+        _ => {
+            "The original is never shortened by crossvault and keeps its full retention. Fix the cause, then copy \
+             the point by hand, or raise CopyMaxAttempts: the reconciler then resumes the chain while the point is \
+             inside its look-back (ReconcileLookbackHours)."
+        }
+    });
     Action::Notify {
         subject: subject(format!(
             "crossvault: gave up copying to {} {}",

@@ -1263,3 +1263,28 @@ fn the_two_hop_forward_is_bounded_like_every_hop() {
         "and             two-hop-forward → {FRANKFURT} COMPLETED (the backup account's forward, read with its verify role)"
     )), "{p}");
 }
+
+#[test]
+fn a_failed_pre_prod_copy_says_the_original_does_not_depend_on_it() {
+    let config = source(&[]);
+    let mut e = failed_copy("p1", 1);
+    set(
+        &mut e,
+        "/detail/destinationBackupVaultArn",
+        json!("arn:aws:backup:eu-west-1:333333333333:backup-vault:crossvault"),
+    );
+    let (_, message) = notify_of(&plan_with_jobs(&e, &config, vec![]));
+    assert!(message.contains("Hop: to-pre-prod"), "{message}");
+    assert!(
+        message.contains("The original's retention does not depend on this pre-prod copy"),
+        "{message}"
+    );
+    assert!(!message.contains("keeps its full retention"), "{message}");
+    let once = source(&[(vars::COPY_MAX_ATTEMPTS, "1")]);
+    let (subject, message) = notify_of(&plan_with_jobs(&e, &once, vec![]));
+    assert!(
+        subject.starts_with("crossvault: gave up copying to 333333333333"),
+        "{subject}"
+    );
+    assert!(!message.contains("never shortened"), "{message}");
+}
