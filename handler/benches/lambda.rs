@@ -23,6 +23,8 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const COLD_STARTS: usize = 15;
+/// Interleaved cold starts of crossvault and the floor.
+const PAIRS: usize = 40;
 const WARM_REQUESTS: usize = 200;
 
 /// The floor binary, when the bench was built with `--features bench-floor`.
@@ -135,7 +137,7 @@ async fn main() {
     let mut ours = Vec::new();
     let mut floor = Vec::new();
     if let Some(floor_binary) = FLOOR {
-        for _ in 0..COLD_STARTS {
+        for _ in 0..PAIRS {
             ours.push(cold_start(env!("CARGO_BIN_EXE_bootstrap")).await);
             floor.push(cold_start(floor_binary).await);
         }
@@ -161,15 +163,27 @@ async fn main() {
     );
     if FLOOR.is_some() {
         let (ours_median, floor_median) = (median(&mut ours), median(&mut floor));
+        let ((o1, o3), (f1, f3)) = (quartiles(&mut ours), quartiles(&mut floor));
         row(
-            "cold start, crossvault (interleaved, median)",
+            "cold start crossvault, median of 40 pairs",
             ms(ours_median),
             "<= floor",
         );
         row(
-            "cold start, floor (interleaved, median)",
+            "cold start floor, median of 40 pairs",
             ms(floor_median),
             "",
+        );
+        row(
+            "  quartiles crossvault / floor",
+            format!(
+                "{:.2}-{:.2} / {:.2}-{:.2}",
+                o1.as_secs_f64() * 1e3,
+                o3.as_secs_f64() * 1e3,
+                f1.as_secs_f64() * 1e3,
+                f3.as_secs_f64() * 1e3
+            ),
+            "ms",
         );
         row(
             "crossvault − floor (medians)",
@@ -221,6 +235,11 @@ fn row(metric: &str, value: String, target: &str) {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The lower and upper quartile, for the spread of the interleaved runs.
+fn quartiles(v: &mut [Duration]) -> (Duration, Duration) {
+    (percentile(v, 0.25), percentile(v, 0.75))
 }
 
 fn median(v: &mut [Duration]) -> Duration {
