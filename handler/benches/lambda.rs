@@ -169,11 +169,7 @@ async fn main() {
             ms(ours_median),
             "<= floor",
         );
-        row(
-            "cold start floor, median of 40 pairs",
-            ms(floor_median),
-            "",
-        );
+        row("cold start floor, median of 40 pairs", ms(floor_median), "");
         row(
             "  quartiles crossvault / floor",
             format!(
