@@ -1,6 +1,9 @@
 //! Benchmark of the real `bootstrap` binary (bench profile = release, native architecture)
 //! against a local Lambda Runtime API:
-//! - cold start: process start → first poll of `/invocation/next` (client set-up included);
+//! - cold start: process start → first poll of `/invocation/next` (client set-up included),
+//!   side by side with the floor, `init-floor` (a minimal lambda_runtime + aws-sdk-backup
+//!   handler, built with `--features bench-floor`), runs interleaved so both see the same
+//!   machine; target: crossvault no slower than the floor;
 //! - latency of a no-op custom-resource request (answered over HTTP to a local server), first
 //!   (cold) and warm (median, p99);
 //! - peak RSS (VmHWM) after the runs;
@@ -20,7 +23,54 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const COLD_STARTS: usize = 15;
+/// Interleaved cold starts of crossvault and the floor.
+const PAIRS: usize = 40;
 const WARM_REQUESTS: usize = 200;
+
+/// The floor binary, when the bench was built with `--features bench-floor`.
+const FLOOR: Option<&str> = option_env!("CARGO_BIN_EXE_init-floor");
+
+/// A source stack's configuration, so crossvault's init parses what a deployed one does.
+const STACK: &[(&str, &str)] = &[
+    ("CROSSVAULT_ROLE", "source"),
+    ("CROSSVAULT_ACCOUNT_ID", "111111111111"),
+    ("CROSSVAULT_BACKUP_ACCOUNT_ID", "222222222222"),
+    ("CROSSVAULT_BACKUP_REGION", "eu-central-1"),
+    ("CROSSVAULT_BACKUP_REGION_ALTERNATE", "eu-west-1"),
+    ("CROSSVAULT_VAULT_NAME", "crossvault"),
+    ("CROSSVAULT_CENTRAL_VAULT_NAME", "crossvault"),
+    ("CROSSVAULT_PREPROD_VAULT_NAME", "crossvault"),
+    (
+        "CROSSVAULT_COPY_ROLE_ARN",
+        "arn:aws:iam::111111111111:role/crossvault-copy-eu-west-1",
+    ),
+    (
+        "CROSSVAULT_NOTIFY_TOPIC_ARN",
+        "arn:aws:sns:eu-west-1:111111111111:crossvault-notifications",
+    ),
+];
+
+/// Process start → first poll of the Runtime API, for `binary`.
+async fn cold_start(binary: &str) -> Duration {
+    let api = runtime_api::RuntimeApi::start().await.unwrap();
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(binary)
+        .envs(runtime_api::lambda_environment(&api))
+        .envs(STACK.iter().copied())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("CROSSVAULT_LOG_LEVEL", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    while api.first_poll().is_none() {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let took = api.first_poll().unwrap() - started;
+    child.kill().await.unwrap();
+    took
+}
 
 #[tokio::main]
 async fn main() {
@@ -50,6 +100,7 @@ async fn main() {
         let started = Instant::now();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
             .envs(runtime_api::lambda_environment(&api))
+            .envs(STACK.iter().copied())
             .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .env("CROSSVAULT_LOG_LEVEL", "error")
             .stdout(Stdio::null())
@@ -82,6 +133,16 @@ async fn main() {
         child.kill().await.unwrap();
     }
 
+    // Cold starts of crossvault and of the floor, interleaved.
+    let mut ours = Vec::new();
+    let mut floor = Vec::new();
+    if let Some(floor_binary) = FLOOR {
+        for _ in 0..PAIRS {
+            ours.push(cold_start(env!("CARGO_BIN_EXE_bootstrap")).await);
+            floor.push(cold_start(floor_binary).await);
+        }
+    }
+
     let zip = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/lambda/crossvault/bootstrap.zip");
     let zip_size = std::fs::metadata(&zip).map(|m| m.len()).ok();
@@ -100,6 +161,41 @@ async fn main() {
         ms(*cold.iter().max().unwrap()),
         "",
     );
+    if FLOOR.is_some() {
+        let (ours_median, floor_median) = (median(&mut ours), median(&mut floor));
+        let ((o1, o3), (f1, f3)) = (quartiles(&mut ours), quartiles(&mut floor));
+        row(
+            "cold start crossvault, median of 40 pairs",
+            ms(ours_median),
+            "<= floor",
+        );
+        row("cold start floor, median of 40 pairs", ms(floor_median), "");
+        row(
+            "  quartiles crossvault / floor",
+            format!(
+                "{:.2}-{:.2} / {:.2}-{:.2}",
+                o1.as_secs_f64() * 1e3,
+                o3.as_secs_f64() * 1e3,
+                f1.as_secs_f64() * 1e3,
+                f3.as_secs_f64() * 1e3
+            ),
+            "ms",
+        );
+        row(
+            "crossvault − floor (medians)",
+            format!(
+                "{:+.2} ms",
+                (ours_median.as_secs_f64() - floor_median.as_secs_f64()) * 1000.0
+            ),
+            "<= 0",
+        );
+    } else {
+        row(
+            "cold start of the floor",
+            "not built".into(),
+            "--features bench-floor",
+        );
+    }
     row(
         "first no-op custom-resource request, median",
         ms(median(&mut first_request)),
@@ -135,6 +231,11 @@ fn row(metric: &str, value: String, target: &str) {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The lower and upper quartile, for the spread of the interleaved runs.
+fn quartiles(v: &mut [Duration]) -> (Duration, Duration) {
+    (percentile(v, 0.25), percentile(v, 0.75))
 }
 
 fn median(v: &mut [Duration]) -> Duration {

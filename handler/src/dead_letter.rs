@@ -1,13 +1,18 @@
 //! Sending a record that can never succeed to the dead-letter queue at once, with the reason,
 //! instead of letting SQS redeliver it until `maxReceiveCount` runs out.
 
+use std::sync::Arc;
+
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures::future::BoxFuture;
 
 use crate::batch::{DeadLetters, SqsRecord};
+use crate::clients::AwsClients;
 
+/// The queue named by `CROSSVAULT_DEAD_LETTER_QUEUE_URL`; its SQS client is built by the first
+/// record that needs it.
 pub struct SqsDeadLetters {
-    pub client: aws_sdk_sqs::Client,
+    pub clients: Arc<AwsClients>,
     pub queue_url: String,
 }
 
@@ -28,7 +33,8 @@ impl DeadLetters for SqsDeadLetters {
         Box::pin(async move {
             // SQS attribute values are at most 256 KiB; reasons are short, but keep it bounded.
             let reason: String = reason.chars().take(4000).collect();
-            self.client
+            self.clients
+                .sqs
                 .send_message()
                 .queue_url(&self.queue_url)
                 .message_body(&record.body)

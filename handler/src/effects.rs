@@ -1,30 +1,33 @@
 //! The effect layer: gathers the facts the decision core asks for and carries out its plans
 //! with the AWS SDK. No decisions are made here; every "whether" lives in `crossvault-core`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_backup::types::Lifecycle as SdkLifecycle;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::ProvideErrorKind;
 use crossvault_core::event::Status;
 use crossvault_core::{
-    Action, CurrentLifecycle, FactRequest, Facts, Plan, RecoveryPointArn, RetentionDecision,
-    RetentionInput, StackConfig, StorageClass, retention,
+    Action, FactRequest, Facts, ForwardListing, ListedCopyJob, Plan, RecoveryPointArn,
+    RecoveryPointFacts, RequiredCopy, RetentionDecision, RetentionInput, StackConfig, StorageClass,
+    retention, verify,
 };
 
 use crate::aws_error::{self, ErrorClass};
 use crate::batch::EventError;
 use crate::clients::AwsClients;
 use crate::clock::Clock;
-use crate::sdk_values::{lifecycle_days, utc};
+use crate::sdk_values::{lifecycle, listed_copy_job, utc};
 
 /// An AWS failure as an event outcome: throttling and service trouble are retried (SQS
 /// redelivery), everything else (access denied, a missing vault or key, bad input) is
 /// dead-lettered with the AWS error as the reason.
-pub fn event_error<E, R>(action: &str, err: SdkError<E, R>) -> EventError
+pub fn event_error<E>(action: &str, err: SdkError<E, HttpResponse>) -> EventError
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
 {
     let class = aws_error::classify(&err);
     let message = format!("{action} failed: {}", aws_error::describe(&err));
@@ -42,6 +45,7 @@ pub enum ActionOutcome {
         copy_job_id: String,
         hop: String,
         destination_vault_arn: String,
+        attempt: u32,
     },
     RetentionShortened {
         recovery_point_arn: String,
@@ -64,20 +68,51 @@ pub enum ActionOutcome {
     },
 }
 
+/// What an invocation reads once: facts that cannot change within it. One invocation is one
+/// SQS batch (or one reconcile run), so every shortening in it shares one look at the vault.
+/// Concurrent records of a batch wait for the first look rather than each taking their own.
+#[derive(Debug, Default)]
+pub struct Session {
+    vault_locked: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+}
+
 pub struct Effects<'a> {
     pub clients: &'a AwsClients,
     pub config: &'a StackConfig,
     pub clock: &'a dyn Clock,
+    pub session: &'a Session,
 }
 
 impl Effects<'_> {
-    /// The facts a decision asked for.
+    /// The facts a decision asked for, looked up side by side.
     pub async fn gather(&self, request: &FactRequest) -> Result<Facts, EventError> {
-        let mut facts = Facts::none();
-        if let Some(arn) = &request.resource_tags_of {
-            facts.resource_tags = Some(self.resource_tags(arn).await?);
-        }
-        Ok(facts)
+        let jobs = async {
+            match &request.copy_jobs_of {
+                Some(rp) => self.copy_jobs_of(rp).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let point = async {
+            match &request.recovery_point {
+                Some(r) => self
+                    .describe_point(&r.recovery_point_arn, r.vault_name.as_str())
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let tags = async {
+            match &request.resource_tags_of {
+                Some(arn) => self.resource_tags(arn).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (copy_jobs, recovery_point, resource_tags) = futures::try_join!(jobs, point, tags)?;
+        Ok(Facts {
+            resource_tags,
+            copy_jobs,
+            recovery_point,
+        })
     }
 
     /// The protected resource's tags, through the Resource Groups Tagging API (one call for
@@ -101,12 +136,103 @@ impl Effects<'_> {
             .collect())
     }
 
+    /// This account and region's copy jobs whose source is `rp`, every page.
+    pub async fn copy_jobs_of(&self, rp: &str) -> Result<Vec<ListedCopyJob>, EventError> {
+        list_copy_jobs_of(&self.clients.backup, rp)
+            .await
+            .map_err(|e| event_error("backup:ListCopyJobs", e))
+    }
+
+    /// `DescribeRecoveryPoint`.
+    pub async fn describe_point(
+        &self,
+        rp: &str,
+        vault_name: &str,
+    ) -> Result<RecoveryPointFacts, EventError> {
+        let out = self
+            .clients
+            .backup
+            .describe_recovery_point()
+            .backup_vault_name(vault_name)
+            .recovery_point_arn(rp)
+            .send()
+            .await
+            .map_err(|e| event_error("backup:DescribeRecoveryPoint", e))?;
+        Ok(RecoveryPointFacts {
+            recovery_point_arn: rp.to_owned(),
+            backup_vault_arn: out.backup_vault_arn,
+            source_backup_vault_arn: out.source_backup_vault_arn,
+            resource_arn: out.resource_arn,
+            resource_type: out.resource_type,
+            creation_date: out.creation_date.as_ref().and_then(utc),
+            status: out.status.map(|s| Status::parse(s.as_str())),
+            storage_class: out
+                .storage_class
+                .as_ref()
+                .and_then(|c| StorageClass::parse(c.as_str())),
+            lifecycle: lifecycle(out.lifecycle.as_ref()),
+            encryption_key_arn: out.encryption_key_arn,
+        })
+    }
+
+    /// Whether the vault has a Vault Lock, read once per invocation (a failed read is not
+    /// kept: the next record tries again).
+    async fn vault_locked(&self, vault_name: &str) -> Result<bool, EventError> {
+        let cell = self
+            .session
+            .vault_locked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(vault_name.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let vault = self
+                .clients
+                .backup
+                .describe_backup_vault()
+                .backup_vault_name(vault_name)
+                .send()
+                .await
+                .map_err(|e| event_error("backup:DescribeBackupVault", e))?;
+            Ok(vault.locked.unwrap_or(false))
+        })
+        .await
+        .copied()
+    }
+
+    /// The backup account's copy jobs of `copy` (the first two-hop copy there), read with the
+    /// verify role. A role that is not configured or refuses is no error of the event: the
+    /// forward is then unverified and the original kept; throttling is retried.
+    async fn forward_listing(&self, copy: &str) -> Result<ForwardListing, EventError> {
+        let Some(role) = &self.config.verify_role_arn else {
+            return Ok(ForwardListing::Unavailable(
+                "no CROSSVAULT_VERIFY_ROLE_ARN is configured, so the backup account's forward cannot be read".into(),
+            ));
+        };
+        let region = self.clients.region().unwrap_or_default().to_owned();
+        let backup = match self.clients.backup_as(role, &region).await {
+            Ok(client) => client,
+            Err(e) => return unavailable("sts:AssumeRole", role, e),
+        };
+        match list_copy_jobs_of(&backup, copy).await {
+            Ok(jobs) => Ok(ForwardListing::Listed(jobs)),
+            Err(e) => unavailable("backup:ListCopyJobs (verify role)", role, e),
+        }
+    }
+
     /// Carries out `plan`, in order. The first failure stops it: a rerun is safe, because copy
     /// jobs carry idempotency tokens and the retention decision is made afresh from the facts.
-    pub async fn execute(&self, plan: &Plan) -> Result<Vec<ActionOutcome>, EventError> {
+    /// `facts` are those the plan was decided on: the shortening reuses the point's listing
+    /// and description instead of reading them again.
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        facts: &Facts,
+    ) -> Result<Vec<ActionOutcome>, EventError> {
         let mut outcomes = Vec::with_capacity(plan.actions.len());
         for action in &plan.actions {
-            let outcome = self.execute_one(action).await?;
+            let outcome = self.execute_one(action, facts).await?;
             tracing::info!(outcome = %serde_json::to_string(&outcome).unwrap_or_default(), "action done");
             outcomes.push(outcome);
         }
@@ -114,12 +240,16 @@ impl Effects<'_> {
     }
 
     /// Carries out every action of `plan` even when some fail (the reconciler: one stuck
-    /// recovery point must not stop the others); failures are logged and returned.
-    pub async fn execute_each(&self, plan: &Plan) -> (Vec<ActionOutcome>, Vec<EventError>) {
+    /// action must not stop the others); failures are logged and returned.
+    pub async fn execute_each(
+        &self,
+        plan: &Plan,
+        facts: &Facts,
+    ) -> (Vec<ActionOutcome>, Vec<EventError>) {
         let mut outcomes = Vec::new();
         let mut errors = Vec::new();
         for action in &plan.actions {
-            match self.execute_one(action).await {
+            match self.execute_one(action, facts).await {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(e) => {
                     tracing::error!(error = %e, action = %action, "action failed");
@@ -130,7 +260,11 @@ impl Effects<'_> {
         (outcomes, errors)
     }
 
-    async fn execute_one(&self, action: &Action) -> Result<ActionOutcome, EventError> {
+    async fn execute_one(
+        &self,
+        action: &Action,
+        facts: &Facts,
+    ) -> Result<ActionOutcome, EventError> {
         match action {
             Action::StartCopyJob {
                 source_recovery_point_arn,
@@ -140,6 +274,7 @@ impl Effects<'_> {
                 lifecycle,
                 idempotency_token,
                 hop,
+                attempt,
             } => {
                 let mut sdk_lifecycle = SdkLifecycle::builder()
                     .delete_after_days(i64::from(lifecycle.delete_after_days));
@@ -163,41 +298,18 @@ impl Effects<'_> {
                     copy_job_id: out.copy_job_id.unwrap_or_default(),
                     hop: hop.to_string(),
                     destination_vault_arn: destination_vault_arn.to_string(),
+                    attempt: *attempt,
                 })
             }
             Action::ShortenRetention {
                 recovery_point_arn,
                 vault_name,
-                confirm_copy_job_id,
+                requires,
             } => {
-                self.shorten_retention(
-                    recovery_point_arn,
-                    vault_name.as_str(),
-                    confirm_copy_job_id.as_deref(),
-                )
-                .await
-            }
-            Action::Notify { subject, message } => {
-                let Some(topic) = &self.config.notify_topic_arn else {
-                    tracing::warn!(%subject, %message, "no notification topic configured");
-                    return Ok(ActionOutcome::NotNotified {
-                        subject: subject.clone(),
-                        reason: "no CROSSVAULT_NOTIFY_TOPIC_ARN".into(),
-                    });
-                };
-                self.clients
-                    .sns
-                    .publish()
-                    .topic_arn(topic)
-                    .subject(subject)
-                    .message(message)
-                    .send()
+                self.shorten_retention(recovery_point_arn, vault_name.as_str(), requires, facts)
                     .await
-                    .map_err(|e| event_error("sns:Publish", e))?;
-                Ok(ActionOutcome::Notified {
-                    subject: subject.clone(),
-                })
             }
+            Action::Notify { subject, message } => self.notify(subject, message).await,
             Action::Ignore { reason } => {
                 tracing::info!(%reason, "ignored");
                 Ok(ActionOutcome::Ignored {
@@ -207,102 +319,159 @@ impl Effects<'_> {
         }
     }
 
-    /// Gathers the facts `retention::decide` needs (the point, its vault's lock, the
-    /// confirming copy job), asks it, and applies its answer.
+    /// Publishes to the configured topic, which may live in another account and region (an
+    /// organization-level topic): the client is the one for the topic's region.
+    async fn notify(&self, subject: &str, message: &str) -> Result<ActionOutcome, EventError> {
+        let Some(topic) = &self.config.notify_topic_arn else {
+            tracing::warn!(%subject, %message, "no notification topic configured");
+            return Ok(ActionOutcome::NotNotified {
+                subject: subject.to_owned(),
+                reason: "no CROSSVAULT_NOTIFY_TOPIC_ARN".into(),
+            });
+        };
+        // The configuration checked the ARN's shape: arn:PARTITION:sns:REGION:ACCOUNT:NAME.
+        let region = topic.split(':').nth(3).unwrap_or_default();
+        self.clients
+            .sns_in(region)
+            .publish()
+            .topic_arn(topic)
+            .subject(subject)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| event_error("sns:Publish", e))?;
+        Ok(ActionOutcome::Notified {
+            subject: subject.to_owned(),
+        })
+    }
+
+    /// Gathers the facts `retention::decide` needs (the point, its vault's lock, its copy jobs
+    /// and, for two-hop types, the backup account's forward), checks every required copy, asks
+    /// it, and applies its answer.
     async fn shorten_retention(
         &self,
-        recovery_point_arn: &str,
+        rp: &str,
         vault_name: &str,
-        confirm_copy_job_id: Option<&str>,
+        requires: &[RequiredCopy],
+        facts: &Facts,
     ) -> Result<ActionOutcome, EventError> {
-        let backup = &self.clients.backup;
-        let point = backup
-            .describe_recovery_point()
-            .backup_vault_name(vault_name)
-            .recovery_point_arn(recovery_point_arn)
-            .send()
-            .await
-            .map_err(|e| event_error("backup:DescribeRecoveryPoint", e))?;
-        let vault = backup
-            .describe_backup_vault()
-            .backup_vault_name(vault_name)
-            .send()
-            .await
-            .map_err(|e| event_error("backup:DescribeBackupVault", e))?;
-        let copy_confirmed = match confirm_copy_job_id {
-            None => false,
-            Some(id) => {
-                let job = backup
-                    .describe_copy_job()
-                    .copy_job_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| event_error("backup:DescribeCopyJob", e))?;
-                job.copy_job
-                    .and_then(|j| j.state)
-                    .is_some_and(|s| Status::parse(s.as_str()) == Status::Completed)
-            }
+        let point = match facts
+            .recovery_point
+            .as_ref()
+            .filter(|p| p.recovery_point_arn == rp && p.creation_date.is_some())
+        {
+            Some(point) => point.clone(),
+            None => self.describe_point(rp, vault_name).await?,
         };
-        let lifecycle = point.lifecycle.as_ref();
+        let locked = self.vault_locked(vault_name).await?;
+        let jobs = match &facts.copy_jobs {
+            Some(jobs) => jobs.clone(),
+            None => self.copy_jobs_of(rp).await?,
+        };
+        let forward = match verify::forward_source(requires, rp, &jobs) {
+            Some(copy) => self.forward_listing(&copy).await?,
+            None => ForwardListing::NotRead,
+        };
         let input = RetentionInput {
             now: self.clock.now(),
-            creation_date: point.creation_date.as_ref().and_then(utc).ok_or_else(|| {
+            creation_date: point.creation_date.ok_or_else(|| {
                 EventError::Permanent(format!(
-                    "DescribeRecoveryPoint gave no CreationDate for {recovery_point_arn}"
+                    "DescribeRecoveryPoint gave no CreationDate for {rp}"
                 ))
             })?,
-            current: CurrentLifecycle {
-                delete_after_days: lifecycle_days(lifecycle.and_then(|l| l.delete_after_days)),
-                move_to_cold_storage_after_days: lifecycle_days(
-                    lifecycle.and_then(|l| l.move_to_cold_storage_after_days),
-                ),
-            },
-            storage_class: point
-                .storage_class
-                .as_ref()
-                .and_then(|c| StorageClass::parse(c.as_str()))
-                .unwrap_or(StorageClass::Warm),
-            is_continuous: RecoveryPointArn::parse(recovery_point_arn)
-                .is_ok_and(|a| a.is_continuous()),
-            vault_locked: vault.locked.unwrap_or(false),
+            current: point.lifecycle,
+            storage_class: point.storage_class.unwrap_or(StorageClass::Warm),
+            is_continuous: RecoveryPointArn::parse(rp).is_ok_and(|a| a.is_continuous()),
+            vault_locked: locked,
             role: self.config.role,
-            copy_confirmed,
+            copied_from: point.copied_from().map(str::to_owned),
+            copies: verify::check(requires, rp, &jobs, &forward),
         };
         match retention::decide(&input, self.config) {
             RetentionDecision::Keep { reason } => {
-                tracing::info!(recovery_point_arn, %reason, "retention kept");
+                tracing::info!(recovery_point_arn = rp, %reason, "retention kept");
                 Ok(ActionOutcome::RetentionKept {
-                    recovery_point_arn: recovery_point_arn.to_owned(),
+                    recovery_point_arn: rp.to_owned(),
                     reason,
                 })
             }
             RetentionDecision::Shorten {
                 delete_after_days,
                 move_to_cold_storage_after_days,
+                opt_in_to_archive,
                 before,
                 after,
                 reasons,
             } => {
-                let mut new =
-                    SdkLifecycle::builder().delete_after_days(i64::from(delete_after_days));
-                if let Some(cold) = move_to_cold_storage_after_days {
-                    new = new.move_to_cold_storage_after_days(cold.api_value());
-                }
-                backup
+                // Both fields when the point has a cold setting: the documented form.
+                let new = SdkLifecycle::builder()
+                    .delete_after_days(i64::from(delete_after_days))
+                    .set_move_to_cold_storage_after_days(
+                        move_to_cold_storage_after_days.map(i64::from),
+                    )
+                    .set_opt_in_to_archive_for_supported_resources(opt_in_to_archive)
+                    .build();
+                self.clients
+                    .backup
                     .update_recovery_point_lifecycle()
                     .backup_vault_name(vault_name)
-                    .recovery_point_arn(recovery_point_arn)
-                    .lifecycle(new.build())
+                    .recovery_point_arn(rp)
+                    .lifecycle(new)
                     .send()
                     .await
                     .map_err(|e| event_error("backup:UpdateRecoveryPointLifecycle", e))?;
-                tracing::info!(recovery_point_arn, %before, %after, reasons = %reasons.join("; "), "retention shortened");
+                tracing::info!(recovery_point_arn = rp, %before, %after, reasons = %reasons.join("; "), "retention shortened");
                 Ok(ActionOutcome::RetentionShortened {
-                    recovery_point_arn: recovery_point_arn.to_owned(),
+                    recovery_point_arn: rp.to_owned(),
                     before,
                     after,
                 })
             }
         }
+    }
+}
+
+/// The copy jobs whose source is `rp` that `backup`'s account lists, every page.
+pub async fn list_copy_jobs_of(
+    backup: &aws_sdk_backup::Client,
+    rp: &str,
+) -> Result<
+    Vec<ListedCopyJob>,
+    SdkError<aws_sdk_backup::operation::list_copy_jobs::ListCopyJobsError, HttpResponse>,
+> {
+    let mut jobs = Vec::new();
+    let mut pages = backup
+        .list_copy_jobs()
+        .by_source_recovery_point_arn(rp)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        jobs.extend(
+            page?
+                .copy_jobs
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(listed_copy_job),
+        );
+    }
+    Ok(jobs)
+}
+
+/// A failed read through the verify role: retried when a retry can help, else the forward is
+/// reported unverified (the original is kept) with AWS's reason.
+fn unavailable<E>(
+    action: &str,
+    role: &str,
+    err: SdkError<E, HttpResponse>,
+) -> Result<ForwardListing, EventError>
+where
+    E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
+{
+    match aws_error::classify(&err) {
+        ErrorClass::Retryable => Err(event_error(action, err)),
+        ErrorClass::NotFound | ErrorClass::Permanent => Ok(ForwardListing::Unavailable(format!(
+            "the backup account's forward could not be read with {role}: {action} failed: {}",
+            aws_error::describe(&err)
+        ))),
     }
 }

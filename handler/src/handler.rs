@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::batch::{self, DeadLetters, EventError, SqsBatch};
+use crate::clients::Lazy;
 use crate::context::InvocationContext;
 use crate::custom_resource::{Engine, EngineError};
 use crate::incoming::{self, Incoming, Unrecognised};
@@ -42,7 +43,9 @@ pub enum HandlerError {
 }
 
 pub struct Handler {
-    engine: Engine,
+    /// Built by the first custom-resource request: a Backup event never pays for the HTTP
+    /// client that answers CloudFormation, nor for the clients of the resource kinds.
+    engine: Lazy<Engine>,
     events: Result<Arc<dyn BackupEvents>, String>,
     dead_letters: Option<Arc<dyn DeadLetters>>,
     /// Time kept back from the deadline when working through an SQS batch.
@@ -57,12 +60,26 @@ impl Handler {
         events: Result<Arc<dyn BackupEvents>, String>,
         dead_letters: Option<Arc<dyn DeadLetters>>,
     ) -> Self {
+        Self::with_lazy_engine(Lazy::ready(engine), events, dead_letters)
+    }
+
+    /// A handler whose custom-resource engine is built when it is first needed.
+    pub fn with_lazy_engine(
+        engine: Lazy<Engine>,
+        events: Result<Arc<dyn BackupEvents>, String>,
+        dead_letters: Option<Arc<dyn DeadLetters>>,
+    ) -> Self {
         Self {
             engine,
             events,
             dead_letters,
             batch_reserve: Duration::from_secs(15),
         }
+    }
+
+    /// Whether the custom-resource engine has been built (tests, the benchmark).
+    pub fn engine_built(&self) -> bool {
+        self.engine.is_built()
     }
 
     pub fn with_batch_reserve(mut self, reserve: Duration) -> Self {

@@ -1,7 +1,9 @@
 //! AWS Backup events and the reconcile, end to end: parse, ask the core which facts it needs,
-//! gather them, decide, execute.
+//! gather them, decide (again, while it asks for more), execute.
 
-use crossvault_core::{BackupEvent, Region, StackConfig, decide, facts_needed};
+use std::sync::{Arc, Mutex};
+
+use crossvault_core::{BackupEvent, DecideError, Facts, Plan, Region, StackConfig, decide};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
@@ -9,28 +11,36 @@ use crate::batch::EventError;
 use crate::clients::AwsClients;
 use crate::clock::{self, Clock};
 use crate::context::InvocationContext;
-use crate::effects::{ActionOutcome, Effects};
+use crate::effects::{ActionOutcome, Effects, Session};
 use crate::handler::BackupEvents;
 
+/// Rounds of "decide, gather what it asks for" before a decision is declared stuck (the core
+/// asks in at most three: the point's jobs and description, then the resource's tags).
+const MAX_FACT_ROUNDS: usize = 4;
+
 pub struct Pipeline {
-    clients: std::sync::Arc<AwsClients>,
+    clients: Arc<AwsClients>,
     config: StackConfig,
     region: Region,
-    clock: std::sync::Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
+    /// The facts of the invocation being handled (by its request id).
+    session: Mutex<Option<(String, Arc<Session>)>>,
 }
 
 impl Pipeline {
-    pub fn new(clients: std::sync::Arc<AwsClients>, config: StackConfig, region: Region) -> Self {
+    /// The pipeline of a stack in `region`: events from elsewhere are not acted on.
+    pub fn new(clients: Arc<AwsClients>, config: StackConfig, region: Region) -> Self {
         Self {
             clients,
-            config,
+            config: config.with_region(region.clone()),
             region,
             clock: clock::system(),
+            session: Mutex::new(None),
         }
     }
 
     /// The same pipeline deciding by `clock` (tests against an emulator with its own time).
-    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -39,31 +49,86 @@ impl Pipeline {
         &self.config
     }
 
-    /// One event, with what was done, for callers that want the outcomes (tests, the demo).
-    pub async fn process_event(&self, event: &Value) -> Result<Vec<ActionOutcome>, EventError> {
-        let event = BackupEvent::from_value(event)
-            .map_err(|e| EventError::Permanent(format!("malformed AWS Backup event: {e}")))?;
-        let effects = Effects {
+    pub fn clients(&self) -> &AwsClients {
+        &self.clients
+    }
+
+    /// The session of invocation `ctx`: shared by every record of one batch, new for the next.
+    fn session_for(&self, ctx: &InvocationContext) -> Arc<Session> {
+        let mut current = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        match &*current {
+            Some((id, session)) if *id == ctx.request_id => session.clone(),
+            _ => {
+                let session = Arc::new(Session::default());
+                *current = Some((ctx.request_id.clone(), session.clone()));
+                session
+            }
+        }
+    }
+
+    fn effects<'a>(&'a self, session: &'a Session) -> Effects<'a> {
+        Effects {
             clients: &self.clients,
             config: &self.config,
             clock: self.clock.as_ref(),
-        };
-        let request = facts_needed(&event, &self.config);
-        let facts = effects.gather(&request).await?;
-        let plan = decide(&event, &self.config, &facts)
-            .map_err(|e| EventError::Permanent(format!("cannot decide: {e}")))?;
-        tracing::info!(detail_type = event.detail_type(), plan = %plan, "plan");
-        effects.execute(&plan).await
+            session,
+        }
     }
 
+    /// One event, with what was done, for callers that want the outcomes (tests, the demo).
+    pub async fn process_event(&self, event: &Value) -> Result<Vec<ActionOutcome>, EventError> {
+        self.process_in(event, &Session::default()).await
+    }
+
+    /// One event of an invocation whose session is `session`.
+    pub async fn process_in(
+        &self,
+        event: &Value,
+        session: &Session,
+    ) -> Result<Vec<ActionOutcome>, EventError> {
+        let event = BackupEvent::from_value(event)
+            .map_err(|e| EventError::Permanent(format!("malformed AWS Backup event: {e}")))?;
+        let effects = self.effects(session);
+        let (plan, facts) = self.decide(&event, &effects).await?;
+        tracing::info!(detail_type = event.detail_type(), plan = %plan, "plan");
+        effects.execute(&plan, &facts).await
+    }
+
+    /// Decides, gathering what the core asks for until it can.
+    async fn decide(
+        &self,
+        event: &BackupEvent,
+        effects: &Effects<'_>,
+    ) -> Result<(Plan, Facts), EventError> {
+        let mut facts = Facts::none();
+        for _ in 0..MAX_FACT_ROUNDS {
+            match decide(event, &self.config, &facts) {
+                Ok(plan) => return Ok((plan, facts)),
+                Err(DecideError::NeedsFacts(request)) => {
+                    tracing::debug!(%request, "gathering");
+                    facts.merge(effects.gather(&request).await?);
+                }
+                Err(e) => return Err(EventError::Permanent(format!("cannot decide: {e}"))),
+            }
+        }
+        Err(EventError::Permanent(format!(
+            "cannot decide: still missing facts after {MAX_FACT_ROUNDS} rounds of look-ups"
+        )))
+    }
+
+    /// One reconcile run with a deadline `budget` from now.
     pub async fn reconcile_now(&self) -> Result<crate::reconcile::ReconcileReport, EventError> {
-        crate::reconcile::run(
-            &self.clients,
-            &self.config,
-            &self.region,
-            self.clock.as_ref(),
-        )
-        .await
+        self.reconcile_until(tokio::time::Instant::now() + crate::reconcile::DEFAULT_BUDGET)
+            .await
+    }
+
+    /// One reconcile run that leaves what it cannot finish before `deadline` for the next run.
+    pub async fn reconcile_until(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<crate::reconcile::ReconcileReport, EventError> {
+        let session = Session::default();
+        crate::reconcile::run(&self.effects(&session), &self.region, deadline).await
     }
 }
 
@@ -71,17 +136,24 @@ impl BackupEvents for Pipeline {
     fn process<'a>(
         &'a self,
         event: &'a Value,
-        _ctx: &'a InvocationContext,
+        ctx: &'a InvocationContext,
     ) -> BoxFuture<'a, Result<(), EventError>> {
-        Box::pin(async move { self.process_event(event).await.map(|_| ()) })
+        Box::pin(async move {
+            let session = self.session_for(ctx);
+            self.process_in(event, &session).await.map(|_| ())
+        })
     }
 
     fn reconcile<'a>(
         &'a self,
-        _ctx: &'a InvocationContext,
+        ctx: &'a InvocationContext,
     ) -> BoxFuture<'a, Result<Value, EventError>> {
         Box::pin(async move {
-            let report = self.reconcile_now().await?;
+            let deadline = ctx
+                .deadline
+                .checked_sub(crate::reconcile::DEADLINE_RESERVE)
+                .unwrap_or(ctx.deadline);
+            let report = self.reconcile_until(deadline).await?;
             Ok(serde_json::to_value(report).expect("report serialises"))
         })
     }

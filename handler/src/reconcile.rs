@@ -1,21 +1,32 @@
 //! The scheduled reconcile: lists what happened in the look-back window and lets the core find
 //! chains and shortenings the events missed (events are best-effort; rules may have been
-//! disabled; the function may have been throttled). Switching crossvault back on catches up.
+//! disabled; the function may have been throttled), and retry failed hops. Switching
+//! crossvault back on catches up.
+//!
+//! Work is done point by point, oldest first, until the invocation's deadline: one point's
+//! failure is reported and the next point goes on; what is left is counted in the report and
+//! done by the next run.
 
-use chrono::{DateTime, Duration, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use crossvault_core::event::Status;
-use crossvault_core::reconcile::{self, ListedCopyJob, ListedRecoveryPoint, ReconcileInput};
-use crossvault_core::{CurrentLifecycle, Partition, Region, StackConfig, StorageClass, VaultArn};
+use crossvault_core::reconcile::{
+    self, ListedCopyJob, ReconcileInput, RecoveryPointFacts, candidates, point_plan, window_start,
+};
+use crossvault_core::{DecideError, Facts, Partition, Plan, Region, StackConfig, StorageClass};
+use tokio::time::Instant;
 
 use crate::batch::EventError;
 use crate::clients::AwsClients;
-use crate::clock::Clock;
 use crate::effects::{ActionOutcome, Effects, event_error};
-use crate::sdk_values::{lifecycle_days, utc};
+use crate::sdk_values::{lifecycle, listed_copy_job, smithy, utc};
 
-fn smithy(d: DateTime<Utc>) -> aws_smithy_types::DateTime {
-    aws_smithy_types::DateTime::from_secs(d.timestamp())
-}
+/// The budget of a run started without an invocation deadline (tests, `crossvault invoke`).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(240);
+
+/// Kept back from the invocation's deadline: the report still has to be written.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(10);
 
 /// The partition of a region name (recovery point and vault ARNs carry it).
 pub fn partition_of(region: &str) -> Partition {
@@ -31,22 +42,36 @@ pub fn partition_of(region: &str) -> Partition {
 /// What one reconcile run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReconcileReport {
+    /// Recovery points listed in the window.
     pub recovery_points: usize,
+    /// Copy jobs listed in the window.
     pub copy_jobs: usize,
+    /// The look-back used (hours; `ReconcileLookbackHours` capped at what AWS lists).
+    pub lookback_hours: u32,
+    /// Points worked on.
+    pub checked: usize,
+    /// Points older than the window.
+    pub skipped_old: usize,
+    /// Points not reached before the deadline: the next run does them.
+    pub left_for_next_run: usize,
     pub outcomes: Vec<ActionOutcome>,
+    /// `<recovery point>: <error>`, one per failed look-up or action.
     pub failures: Vec<String>,
+    /// One line for the log.
+    pub summary: String,
 }
 
 /// Runs one reconcile. Listing failures fail the run (the schedule's retry runs it again);
-/// failures of single actions are reported and do not stop the others.
+/// the failures of one point are reported and do not stop the others.
 pub async fn run(
-    clients: &AwsClients,
-    config: &StackConfig,
+    effects: &Effects<'_>,
     region: &Region,
-    clock: &dyn Clock,
+    deadline: Instant,
 ) -> Result<ReconcileReport, EventError> {
-    let now = clock.now();
-    let since = now - Duration::hours(i64::from(config.reconcile_lookback_hours));
+    let config = effects.config;
+    let clients = effects.clients;
+    let now = effects.clock.now();
+    let since = window_start(config, now);
     let mut input = ReconcileInput {
         now,
         partition: partition_of(region.as_str()),
@@ -55,29 +80,99 @@ pub async fn run(
         copy_jobs: list_copy_jobs(clients, config, since).await?,
         resource_tags: Default::default(),
     };
-    let effects = Effects {
-        clients,
-        config,
-        clock,
-    };
-    for arn in reconcile::facts_needed(&input, config) {
-        let tags = effects.resource_tags(&arn).await?;
-        input.resource_tags.insert(arn, tags);
+    let found = candidates(&input, config);
+    let skipped_old = found.skipped_old;
+    let points: Vec<RecoveryPointFacts> = found.points.into_iter().cloned().collect();
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for point in &points {
+        if Instant::now() >= deadline {
+            break;
+        }
+        checked += 1;
+        let rp = point.recovery_point_arn.as_str();
+        let actions = match point_plan(&input, config, point) {
+            Ok(actions) => actions,
+            Err(DecideError::NeedsFacts(request)) => {
+                let Some(arn) = request.resource_tags_of else {
+                    failures.push(format!("{rp}: reconcile asked for {request}"));
+                    continue;
+                };
+                match effects.resource_tags(&arn).await {
+                    Ok(tags) => {
+                        input.resource_tags.insert(arn, tags);
+                    }
+                    Err(e) => {
+                        failures.push(format!("{rp}: {e}"));
+                        continue;
+                    }
+                }
+                match point_plan(&input, config, point) {
+                    Ok(actions) => actions,
+                    Err(e) => {
+                        failures.push(format!("{rp}: cannot decide: {e}"));
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                failures.push(format!("{rp}: cannot decide: {e}"));
+                continue;
+            }
+        };
+        if actions.is_empty() {
+            continue;
+        }
+        let plan = Plan { actions };
+        tracing::info!(recovery_point_arn = rp, plan = %plan, "reconcile plan");
+        // The shortening verifies against this run's listing of the point's jobs.
+        let facts = Facts::none().and_copy_jobs(
+            input
+                .copy_jobs
+                .iter()
+                .filter(|j| j.source_recovery_point_arn == rp)
+                .cloned()
+                .collect(),
+        );
+        let (done, errors) = effects.execute_each(&plan, &facts).await;
+        outcomes.extend(done);
+        failures.extend(errors.iter().map(|e| format!("{rp}: {e}")));
     }
-    let plan = reconcile::reconcile(&input, config)
-        .map_err(|e| EventError::Permanent(format!("reconcile could not decide: {e}")))?;
+    let left_for_next_run = points.len() - checked;
+    let summary = if left_for_next_run > 0 {
+        format!(
+            "reconcile: {checked} of {} recovery point(s) checked before the deadline (oldest first); \
+             {left_for_next_run} left for the next run; {skipped_old} older than the {} h look-back skipped",
+            points.len(),
+            config.lookback_hours()
+        )
+    } else {
+        reconcile::summary(config, checked, skipped_old)
+    };
     tracing::info!(
         recovery_points = input.recovery_points.len(),
         copy_jobs = input.copy_jobs.len(),
-        actions = plan.actions.len(),
-        "reconcile plan"
+        checked,
+        left_for_next_run,
+        failures = failures.len(),
+        "{summary}"
     );
-    let (outcomes, errors) = effects.execute_each(&plan).await;
+    if outcomes.is_empty() {
+        outcomes.push(ActionOutcome::Ignored {
+            reason: summary.clone(),
+        });
+    }
     Ok(ReconcileReport {
         recovery_points: input.recovery_points.len(),
         copy_jobs: input.copy_jobs.len(),
+        lookback_hours: config.lookback_hours(),
+        checked,
+        skipped_old,
+        left_for_next_run,
         outcomes,
-        failures: errors.iter().map(ToString::to_string).collect(),
+        failures,
+        summary,
     })
 }
 
@@ -90,7 +185,9 @@ fn inferred_storage_class(
     cold_after: Option<u32>,
 ) -> StorageClass {
     match cold_after {
-        Some(days) if now - created >= Duration::days(i64::from(days)) => StorageClass::Cold,
+        Some(days) if now - created >= chrono::Duration::days(i64::from(days)) => {
+            StorageClass::Cold
+        }
         _ => StorageClass::Warm,
     }
 }
@@ -100,7 +197,7 @@ async fn list_recovery_points(
     config: &StackConfig,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Vec<ListedRecoveryPoint>, EventError> {
+) -> Result<Vec<RecoveryPointFacts>, EventError> {
     let mut points = Vec::new();
     let mut pages = clients
         .backup
@@ -118,26 +215,25 @@ async fn list_recovery_points(
             ) else {
                 continue;
             };
-            let cold_after = lifecycle_days(
-                rp.lifecycle
-                    .as_ref()
-                    .and_then(|l| l.move_to_cold_storage_after_days),
-            );
-            points.push(ListedRecoveryPoint {
+            let lifecycle = lifecycle(rp.lifecycle.as_ref());
+            points.push(RecoveryPointFacts {
                 recovery_point_arn: arn,
+                backup_vault_arn: rp.backup_vault_arn,
+                source_backup_vault_arn: rp.source_backup_vault_arn,
                 resource_arn: rp.resource_arn,
                 resource_type: rp.resource_type,
-                creation_date: created,
-                status: rp
-                    .status
-                    .map_or(Status::Other(String::new()), |s| Status::parse(s.as_str())),
-                storage_class: inferred_storage_class(created, now, cold_after),
-                lifecycle: CurrentLifecycle {
-                    delete_after_days: lifecycle_days(
-                        rp.lifecycle.as_ref().and_then(|l| l.delete_after_days),
-                    ),
-                    move_to_cold_storage_after_days: cold_after,
-                },
+                creation_date: Some(created),
+                status: Some(
+                    rp.status
+                        .map_or(Status::Other(String::new()), |s| Status::parse(s.as_str())),
+                ),
+                storage_class: Some(inferred_storage_class(
+                    created,
+                    now,
+                    lifecycle.move_to_cold_storage_after_days,
+                )),
+                lifecycle,
+                encryption_key_arn: rp.encryption_key_arn,
             });
         }
     }
@@ -159,24 +255,12 @@ async fn list_copy_jobs(
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| event_error("backup:ListCopyJobs", e))?;
-        for job in page.copy_jobs.unwrap_or_default() {
-            let (Some(id), Some(source), Some(dest), Some(state)) = (
-                job.copy_job_id,
-                job.source_recovery_point_arn,
-                job.destination_backup_vault_arn
-                    .as_deref()
-                    .and_then(|a| VaultArn::parse(a).ok()),
-                job.state,
-            ) else {
-                continue;
-            };
-            jobs.push(ListedCopyJob {
-                copy_job_id: id,
-                source_recovery_point_arn: source,
-                destination_vault_arn: dest,
-                state: Status::parse(state.as_str()),
-            });
-        }
+        jobs.extend(
+            page.copy_jobs
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(listed_copy_job),
+        );
     }
     Ok(jobs)
 }

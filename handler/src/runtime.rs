@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossvault_core::{Region, StackConfig};
 
 use crate::batch::DeadLetters;
-use crate::clients::AwsClients;
+use crate::clients::{AwsClients, Lazy};
 use crate::custom_resource::{Engine, EngineOptions};
 use crate::dead_letter::SqsDeadLetters;
 use crate::handler::BackupEvents;
@@ -62,11 +62,18 @@ pub async fn build_handler() -> Handler {
     build_handler_with(clients, EngineOptions::default())
 }
 
+/// The handler on `clients`. Nothing but the configuration is read here: clients, the
+/// custom-resource engine and its HTTP client are built by the first invocation that needs
+/// them (cold start is paid per execution environment, and most of them only see events).
 pub fn build_handler_with(clients: AwsClients, options: EngineOptions) -> Handler {
     let clients = Arc::new(clients);
-    let engine = resources::all(&clients)
-        .into_iter()
-        .fold(Engine::new(http_client(), options), Engine::register);
+    let engine_clients = clients.clone();
+    let engine = Lazy::new(move || {
+        resources::all(&engine_clients).into_iter().fold(
+            Engine::new(http_client(), options.clone()),
+            Engine::register,
+        )
+    });
     let events = pipeline_from_env(&clients).map(|p| Arc::new(p) as Arc<dyn BackupEvents>);
     if let Err(reason) = &events {
         // Custom resources still work, so the stack can be created and this shows in the log.
@@ -77,11 +84,11 @@ pub fn build_handler_with(clients: AwsClients, options: EngineOptions) -> Handle
         .filter(|u| !u.is_empty())
         .map(|queue_url| {
             Arc::new(SqsDeadLetters {
-                client: clients.sqs.clone(),
+                clients: clients.clone(),
                 queue_url,
             }) as Arc<dyn DeadLetters>
         });
-    Handler::new(engine, events, dead_letters)
+    Handler::with_lazy_engine(engine, events, dead_letters)
 }
 
 /// The event pipeline from the `CROSSVAULT_*` variables the template sets.

@@ -16,6 +16,7 @@ use crossvault_handler::clock::Clock;
 use crossvault_handler::custom_resource::{Engine, EngineOptions};
 use crossvault_handler::dead_letter::SqsDeadLetters;
 use crossvault_handler::pipeline::Pipeline;
+use crossvault_handler::resources::handler_configuration::HandlerConfiguration;
 
 /// The user-agent app name of the handler's SDK clients (`app/crossvault-handler`).
 pub const HANDLER_APP: &str = "crossvault-handler";
@@ -84,11 +85,16 @@ pub fn handler(
         .filter(|url| !url.is_empty())
         .map(|url| {
             Arc::new(SqsDeadLetters {
-                client: clients.sqs.clone(),
+                clients: clients.clone(),
                 queue_url: url.clone(),
             }) as Arc<dyn DeadLetters>
         });
-    let engine = crossvault_handler::resources::all(clients)
+    // The configuration check reads the function's environment, which here is the template's
+    // (the harness process has no CROSSVAULT_* variables of its own).
+    let function_environment = environment.clone();
+    let configuration =
+        HandlerConfiguration::with_environment(Arc::new(move || function_environment.clone()));
+    let engine = crossvault_handler::resources::with_configuration(clients, configuration)
         .into_iter()
         .fold(
             Engine::new(

@@ -69,7 +69,18 @@ pub mod vars {
     pub const LOCK_MAX_RETENTION_DAYS: &str = "CROSSVAULT_LOCK_MAX_RETENTION_DAYS";
     /// The Organizations management account ("" = none).
     pub const MANAGEMENT_ACCOUNT_ID: &str = "CROSSVAULT_MANAGEMENT_ACCOUNT_ID";
+    /// Copy attempts per hop before crossvault gives up on it (default 3, at least 1).
+    pub const COPY_MAX_ATTEMPTS: &str = "CROSSVAULT_COPY_MAX_ATTEMPTS";
+    /// Source accounts with two-hop types: the backup account's read-only role that lets the
+    /// source confirm the forward copy (`ListCopyJobs`) before shortening.
+    pub const VERIFY_ROLE_ARN: &str = "CROSSVAULT_VERIFY_ROLE_ARN";
 }
+
+/// How far back AWS lists jobs: `ListBackupJobs` and `ListCopyJobSummaries` document "the last
+/// 30 days" (AWS Backup API reference); `ListCopyJobs` states no period, so the same is
+/// assumed. The reconciler looks back at most one day less, so the first copy jobs of the
+/// oldest point it looks at are still listed and the point never looks "missing".
+pub const MAX_LOOKBACK_HOURS: u32 = 29 * 24;
 
 /// How many pre-prod accounts the template's Conditions can tell apart (they compare the list
 /// item by item; `Fn::Split` cannot search it).
@@ -194,6 +205,16 @@ pub struct StackConfig {
     pub lock_max_retention_days: Option<u32>,
     /// `CROSSVAULT_MANAGEMENT_ACCOUNT_ID`
     pub management_account_id: Option<AccountId>,
+    /// `CROSSVAULT_COPY_MAX_ATTEMPTS` (default 3, at least 1)
+    pub copy_max_attempts: u32,
+    /// `CROSSVAULT_VERIFY_ROLE_ARN` (source accounts with two-hop types; `None` = a two-hop
+    /// original cannot be verified, so it is never shortened)
+    pub verify_role_arn: Option<String>,
+    /// The region the stack runs in (not a `CROSSVAULT_*` variable: the caller sets it with
+    /// [`StackConfig::with_region`]; `None` = events are not checked against a region, as in
+    /// `crossvault explain`, which evaluates the stack of the event's own region).
+    #[serde(default)]
+    pub region: Option<Region>,
 }
 
 impl StackConfig {
@@ -245,6 +266,14 @@ impl StackConfig {
             lock_min_retention_days: r.optional(vars::LOCK_MIN_RETENTION_DAYS, days)?,
             lock_max_retention_days: r.optional(vars::LOCK_MAX_RETENTION_DAYS, days)?,
             management_account_id: r.optional(vars::MANAGEMENT_ACCOUNT_ID, id::<AccountId>)?,
+            copy_max_attempts: r.or(vars::COPY_MAX_ATTEMPTS, 3, |v| {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| "a whole number of attempts, at least 1".to_owned())
+            })?,
+            verify_role_arn: r.optional(vars::VERIFY_ROLE_ARN, iam_role_arn)?,
+            region: None,
         };
         config.validate()?;
         Ok(config)
@@ -298,10 +327,11 @@ impl StackConfig {
             return Err(ConfigError::Inconsistent {
                 var: vars::COPY_DELETE_AFTER_DAYS,
                 problem: format!(
-                    "must be at least {} + 90 = {} (AWS keeps cold-storage points 90 days), got {}",
-                    vars::COPY_COLD_AFTER_DAYS,
+                    "CopyDeleteAfterDays ({}) must be at least CopyMoveToColdStorageAfterDays + 90 = {} + 90 = {}: \
+                     AWS keeps a recovery point at least 90 days in cold storage",
+                    self.copy_delete_after_days,
+                    cold,
                     u64::from(cold) + 90,
-                    self.copy_delete_after_days
                 ),
             });
         }
@@ -379,6 +409,17 @@ impl StackConfig {
             }
         }
         Ok(())
+    }
+
+    /// The same configuration, for a stack running in `region`.
+    pub fn with_region(mut self, region: Region) -> Self {
+        self.region = Some(region);
+        self
+    }
+
+    /// The reconciler's look-back, capped at [`MAX_LOOKBACK_HOURS`].
+    pub fn lookback_hours(&self) -> u32 {
+        self.reconcile_lookback_hours.min(MAX_LOOKBACK_HOURS)
     }
 
     /// The partition-independent question "is this resource type copied in two hops?".
@@ -580,6 +621,78 @@ mod tests {
         assert_eq!(c.notify_topic_arn, None);
         assert_eq!(c.reconcile_lookback_hours, 72);
         assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.copy_max_attempts, 3);
+        assert_eq!(c.verify_role_arn, None);
+        assert_eq!(c.region, None);
+    }
+
+    #[test]
+    fn copy_attempts_and_verify_role() {
+        let c = with(&[
+            (vars::COPY_MAX_ATTEMPTS, "1"),
+            (
+                vars::VERIFY_ROLE_ARN,
+                "arn:aws:iam::222222222222:role/crossvault-verify-eu-west-1",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.copy_max_attempts, 1);
+        assert_eq!(
+            c.verify_role_arn.as_deref(),
+            Some("arn:aws:iam::222222222222:role/crossvault-verify-eu-west-1")
+        );
+        for bad in ["0", "-1", "three"] {
+            let e = with(&[(vars::COPY_MAX_ATTEMPTS, bad)]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "CROSSVAULT_COPY_MAX_ATTEMPTS: expected a whole number of attempts, at least 1, got {bad:?}"
+                )
+            );
+        }
+        assert!(matches!(
+            with(&[(vars::VERIFY_ROLE_ARN, "crossvault-verify")]),
+            Err(ConfigError::Invalid { var, .. }) if var == vars::VERIFY_ROLE_ARN
+        ));
+    }
+
+    #[test]
+    fn cold_copies_must_outlive_the_cold_minimum() {
+        let e = with(&[
+            (vars::COPY_COLD_AFTER_DAYS, "30"),
+            (vars::COPY_DELETE_AFTER_DAYS, "119"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "CROSSVAULT_COPY_DELETE_AFTER_DAYS: CopyDeleteAfterDays (119) must be at least \
+             CopyMoveToColdStorageAfterDays + 90 = 30 + 90 = 120: AWS keeps a recovery point at \
+             least 90 days in cold storage"
+        );
+        // Exactly the minimum is valid.
+        let c = with(&[
+            (vars::COPY_COLD_AFTER_DAYS, "30"),
+            (vars::COPY_DELETE_AFTER_DAYS, "120"),
+        ])
+        .unwrap();
+        assert_eq!(c.copy_cold_after_days, Some(30));
+    }
+
+    #[test]
+    fn lookback_is_capped_at_what_aws_lists() {
+        assert_eq!(with(&[]).unwrap().lookback_hours(), 72);
+        assert_eq!(
+            with(&[(vars::RECONCILE_LOOKBACK_HOURS, "696")])
+                .unwrap()
+                .lookback_hours(),
+            696
+        );
+        assert_eq!(
+            with(&[(vars::RECONCILE_LOOKBACK_HOURS, "2000")])
+                .unwrap()
+                .lookback_hours(),
+            MAX_LOOKBACK_HOURS
+        );
     }
 
     #[test]

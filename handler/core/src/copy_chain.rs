@@ -1,34 +1,37 @@
-//! The copy chain: which hop comes next for an event (DESIGN.md "Copy chain").
+//! The copy chain: which hop comes next for a recovery point (DESIGN.md "Copy chain").
 //!
-//! In a **source** account, region R, for each new recovery point in the managed vault:
+//! In a **source** account, region R, every new recovery point in the managed vault is copied
+//! along a chain of hops; the point's own copy jobs (`ListCopyJobs`, [`crate::copy_jobs`]) are
+//! the chain's only state. [`walk`] goes through the hops in order:
 //!
-//! | trigger (in the managed vault)                                 | next                          |
-//! |----------------------------------------------------------------|-------------------------------|
-//! | Backup Job COMPLETED (plan or on demand), or Recovery Point State Change COMPLETED | hop 1: [`Hop::ToBackupRegion`] (backup account, backup region; the alternate when R is the backup region), or [`Hop::TwoHopFirst`] (backup account, region R) for a two-hop type |
-//! | Copy Job COMPLETED, hop [`Hop::ToBackupRegion`]                 | [`Hop::ToLocalRegion`] if `CopyToLocalRegion`, else *offsite done* |
-//! | Copy Job COMPLETED, hop [`Hop::ToLocalRegion`] or [`Hop::TwoHopFirst`] | *offsite done*        |
-//! | Copy Job COMPLETED, hop [`Hop::ToPreProd`]                      | nothing: chain complete       |
+//! | hop | destination | when |
+//! |---|---|---|
+//! | [`Hop::ToBackupRegion`] | backup account, backup region (the alternate when R is the backup region) | always, unless a two-hop type |
+//! | [`Hop::ToLocalRegion`] | backup account, region R | `CopyToLocalRegion` |
+//! | [`Hop::TwoHopFirst`] | backup account, region R (its handler forwards it, [`Hop::TwoHopForward`]) | types in `TwoHopResourceTypes` |
+//! | [`Hop::ToPreProd`] | first pre-prod account, region R | the resource carries `PreProdTagKey=PreProdTagValue` (exact match, a [`Facts`] item), this account is admitted by `PreProdSourceAccountIds` and a pre-prod account exists |
 //!
-//! *Offsite done* = [`Hop::ToPreProd`] when the resource carries `PreProdTagKey=PreProdTagValue`
-//! (exact, case-sensitive match on the resource's tags, a [`Facts`] item), this account is
-//! admitted by `PreProdSourceAccountIds` and a pre-prod account exists; **plus**
-//! [`Action::ShortenRetention`] of the original, confirmed by the copy job that just completed.
-//! So shortening is triggered by the last *offsite* hop: the backup-region hop, or the
-//! local-region hop when `CopyToLocalRegion` is on (it runs after the backup-region hop), or
-//! for two-hop types the same-region hop into the backup account (the source account cannot
-//! see the backup account's forward). The pre-prod hop never counts as offsite safety. The
-//! pre-prod copy is started before the shortening in the plan; the shortened original still
-//! lives at least a day (see [`crate::retention`]), far longer than a copy takes to start.
+//! For each hop, by its exact destination: a COMPLETED job → the next hop; a job under way →
+//! wait (its event moves the chain on); no job → start it (attempt 1); only failed jobs → the
+//! reconciler starts attempt `n + 1` on its next run ([`Retry`]), with a new idempotency
+//! token, until `CopyMaxAttempts` failures, then crossvault gives up on the hop (one notice,
+//! from the failure event of the last allowed attempt) and never shortens the original.
 //!
-//! Pre-prod account: the **first** of `PreProdAccountIds`, in the resource's region R (the
-//! pre-prod restore runs where the resource lives). A copy that completed into any listed
-//! pre-prod account's vault is recognised as the pre-prod hop.
+//! Once every offsite hop is done: the pre-prod hop if it applies, and
+//! [`Action::ShortenRetention`] listing every offsite copy it waits for
+//! ([`crate::verify::required_copies`]); the effect layer verifies them against fresh listings
+//! before anything changes. The pre-prod hop never counts as offsite safety; it is started
+//! before the shortening, and the shortened original still lives at least a day
+//! ([`crate::retention`]), far longer than a copy takes to start.
+//!
+//! Only **originals** are copied: a point that arrived in the managed vault as someone else's
+//! copy (`SourceBackupVaultArn`) is neither copied on nor shortened.
 //!
 //! In the **backup** account: a Recovery Point State Change COMPLETED in the central vault in
-//! region R, for a two-hop type, whose resource lives in R (so it is a hop-1 arrival, not an
-//! already cross-region copy) and in another account → [`Hop::TwoHopForward`] to the backup
-//! region (the alternate when R is the backup region, mirroring hop 1). Nothing else ever
-//! starts a copy in backup or pre-prod accounts.
+//! region R, for a two-hop type, whose resource lives in R (so it is a first-hop arrival, not
+//! an already cross-region copy) and in another account → [`Hop::TwoHopForward`] to the
+//! backup region (the alternate when R is the backup region), with the same attempt rules.
+//! Nothing else ever starts a copy in backup or pre-prod accounts.
 //!
 //! Destinations come only from the configuration; event fields are only *compared* with it.
 //! Failed copy/backup jobs in the managed vault become [`Action::Notify`]; everything else
@@ -38,15 +41,17 @@ use std::collections::BTreeMap;
 
 use crate::arn::{Partition, RecoveryPointArn, VaultArn};
 use crate::config::{Role, StackConfig};
+use crate::copy_jobs::{self, HopState, ListedCopyJob, hop_state, jobs_into, merge_event_job};
 use crate::decide::DecideError;
 use crate::event::{
     BackupJobEvent, CopyJobEvent, EventError, EventMeta, RecoveryPointEvent, Status, StorageClass,
 };
-use crate::facts::{FactRequest, Facts};
+use crate::facts::{FactRequest, Facts, RecoveryPointFacts, RecoveryPointRef};
 use crate::idempotency::copy_token;
 use crate::ids::{AccountId, Region};
-use crate::notify;
+use crate::notify::{self, Attempts};
 use crate::plan::{Action, Hop, Lifecycle, Plan};
+use crate::verify::required_copies;
 
 /// AWS Backup resource types crossvault copies (`resourceType` values, aws-facts §2). Other
 /// types are ignored, unless listed in `TwoHopResourceTypes`.
@@ -126,7 +131,10 @@ pub fn destination(
     }
 }
 
-/// Which source-account hop a copy from region `region` into `dest` is, if any.
+/// Which **configured** source-account hop a copy from region `region` into `dest` is, if
+/// any. The same-region central vault is the local hop only with `CopyToLocalRegion`, and the
+/// first two-hop hop only for two-hop types: a copy there otherwise (a plan's copy action, a
+/// manual copy) is no hop at all.
 pub fn identify_hop(
     config: &StackConfig,
     region: &Region,
@@ -134,17 +142,18 @@ pub fn identify_hop(
     resource_type: Option<&str>,
 ) -> Option<Hop> {
     let p = dest.partition;
-    if *dest == central_vault(config, p, config.offsite_region_for(region)) {
-        return Some(Hop::ToBackupRegion);
-    }
+    let two_hop = resource_type.is_some_and(|t| config.is_two_hop_type(t));
     if *dest == central_vault(config, p, region) {
-        return Some(
-            if resource_type.is_some_and(|t| config.is_two_hop_type(t)) {
-                Hop::TwoHopFirst
-            } else {
-                Hop::ToLocalRegion
-            },
-        );
+        return if two_hop {
+            Some(Hop::TwoHopFirst)
+        } else if config.copy_to_local_region {
+            Some(Hop::ToLocalRegion)
+        } else {
+            None
+        };
+    }
+    if !two_hop && *dest == central_vault(config, p, config.offsite_region_for(region)) {
+        return Some(Hop::ToBackupRegion);
     }
     if dest.region == *region
         && dest.name == config.preprod_vault_name
@@ -155,12 +164,13 @@ pub fn identify_hop(
     None
 }
 
-/// The `StartCopyJob` action for one hop.
+/// The `StartCopyJob` action for attempt `attempt` of one hop.
 pub fn start_copy(
     config: &StackConfig,
     source_recovery_point_arn: &str,
     destination_vault_arn: VaultArn,
     hop: Hop,
+    attempt: u32,
 ) -> Result<Action, DecideError> {
     let iam_role_arn = config
         .copy_role_arn
@@ -172,6 +182,7 @@ pub fn start_copy(
         idempotency_token: copy_token(
             source_recovery_point_arn,
             &destination_vault_arn.to_string(),
+            attempt,
         ),
         source_recovery_point_arn: source_recovery_point_arn.to_owned(),
         source_vault_name: config.vault_name.clone(),
@@ -182,6 +193,7 @@ pub fn start_copy(
             move_to_cold_storage_after_days: config.copy_cold_after_days,
         },
         hop,
+        attempt,
     })
 }
 
@@ -231,28 +243,7 @@ fn is_known_type(config: &StackConfig, t: &str) -> bool {
         || config.is_two_hop_type(t)
 }
 
-/// The first hop for a new recovery point in the managed vault of `region`.
-pub fn first_hop(
-    config: &StackConfig,
-    partition: Partition,
-    region: &Region,
-    rp: &RecoveryPointArn,
-    resource_type: Option<&str>,
-    storage_class: Option<StorageClass>,
-) -> Result<Plan, DecideError> {
-    if let Some(reason) = not_copyable(config, rp, resource_type, storage_class) {
-        return Ok(Plan::ignore(reason));
-    }
-    let hop = if resource_type.is_some_and(|t| config.is_two_hop_type(t)) {
-        Hop::TwoHopFirst
-    } else {
-        Hop::ToBackupRegion
-    };
-    let dest = destination(config, partition, region, hop).expect("backup hops always have one");
-    Ok(Plan::single(start_copy(config, &rp.arn, dest, hop)?))
-}
-
-/// Whether the pre-prod hop applies (`Ok(None)` = no; `Err` = the tags are needed first).
+/// Whether the pre-prod hop applies (`Err` = the tags are needed first).
 pub fn preprod_hop(
     config: &StackConfig,
     tags: Option<&BTreeMap<String, String>>,
@@ -271,44 +262,138 @@ pub fn preprod_hop(
     match tags {
         None => Err(FactRequest {
             resource_tags_of: Some(tags_of.to_owned()),
+            ..FactRequest::default()
         }),
         Some(tags) => Ok(tags.get(&config.preprod_tag_key) == Some(&config.preprod_tag_value)),
     }
 }
 
-/// The actions once the last offsite hop completed: the pre-prod hop if it applies, then
-/// shortening the original.
-pub fn offsite_done(
+/// When a hop that failed is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Now: the reconciler, which paces the attempts (one per run, every `ReconcileSchedule`),
+    /// so a cause someone is fixing is not burned through in minutes.
+    Now,
+    /// Not on this path (events): the reconciler's next run starts the next attempt.
+    ByReconciler,
+}
+
+/// One source-account recovery point and what is known about its chain.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a> {
+    /// The stack.
+    pub config: &'a StackConfig,
+    /// The partition the stack runs in.
+    pub partition: Partition,
+    /// The point's (and the stack's) region.
+    pub region: &'a Region,
+    /// The original.
+    pub rp: &'a RecoveryPointArn,
+    /// Its resource type.
+    pub resource_type: Option<&'a str>,
+    /// Whose tags decide the pre-prod hop (the resource; the point if it names none).
+    pub tags_of: &'a str,
+    /// Those tags, once looked up.
+    pub tags: Option<&'a BTreeMap<String, String>>,
+    /// Its copy jobs in this account and region.
+    pub jobs: &'a [ListedCopyJob],
+    /// Whether a failed hop is started again on this path.
+    pub retry: Retry,
+}
+
+/// The hops of a point's chain up to the last offsite one, in order.
+pub fn offsite_hops(config: &StackConfig, resource_type: Option<&str>) -> Vec<Hop> {
+    if resource_type.is_some_and(|t| config.is_two_hop_type(t)) {
+        vec![Hop::TwoHopFirst]
+    } else if config.copy_to_local_region {
+        vec![Hop::ToBackupRegion, Hop::ToLocalRegion]
+    } else {
+        vec![Hop::ToBackupRegion]
+    }
+}
+
+fn last_message(jobs: &[&ListedCopyJob]) -> String {
+    jobs.iter()
+        .rev()
+        .find_map(|j| j.status_message.clone())
+        .unwrap_or_else(|| "AWS gave no status message".to_owned())
+}
+
+/// The next step of one hop: `None` when it is done, else the action to take now (which ends
+/// the walk for this point).
+pub fn hop_step(
     config: &StackConfig,
-    partition: Partition,
-    region: &Region,
-    source_rp: &str,
-    tags_of: &str,
-    tags: Option<&BTreeMap<String, String>>,
-    confirm_copy_job_id: Option<String>,
-) -> Result<Plan, DecideError> {
+    rp: &str,
+    jobs: &[ListedCopyJob],
+    hop: Hop,
+    dest: VaultArn,
+    retry: Retry,
+) -> Result<Option<Action>, DecideError> {
+    let max = config.copy_max_attempts;
+    let state = hop_state(jobs, rp, &dest);
+    let action = match &state {
+        HopState::Done(_) => return Ok(None),
+        HopState::UnderWay(job) => Action::Ignore {
+            reason: format!(
+                "copy job {} ({hop}) of {rp} to {dest} is {}; the chain goes on when it is COMPLETED",
+                job.copy_job_id, job.state
+            ),
+        },
+        HopState::NotStarted => start_copy(config, rp, dest, hop, 1)?,
+        HopState::Failed(failed) if state.failures() >= max => Action::Ignore {
+            reason: format!(
+                "crossvault gave up on {hop} of {rp} to {dest} after {} failed attempt(s) \
+                 (CopyMaxAttempts = {max}; last status message: {}); {}",
+                failed.len(),
+                last_message(failed),
+                notify::what_giving_up_means(hop)
+            ),
+        },
+        HopState::Failed(failed) => match retry {
+            Retry::Now => start_copy(config, rp, dest, hop, state.next_attempt())?,
+            Retry::ByReconciler => Action::Ignore {
+                reason: format!(
+                    "{hop} of {rp} to {dest} failed {} time(s) (last status message: {}); \
+                     the reconciler starts attempt {} of {max} on its next run",
+                    failed.len(),
+                    last_message(failed),
+                    state.next_attempt()
+                ),
+            },
+        },
+    };
+    Ok(Some(action))
+}
+
+/// Walks a point's chain: the one action for the first hop that is not done, or, when every
+/// offsite hop is done, the pre-prod hop (if it applies) and the shortening.
+pub fn walk(c: &Chain<'_>) -> Result<Vec<Action>, DecideError> {
+    let config = c.config;
+    let rp = c.rp.arn.as_str();
+    for hop in offsite_hops(config, c.resource_type) {
+        let dest = destination(config, c.partition, c.region, hop).expect("offsite hops have one");
+        if let Some(action) = hop_step(config, rp, c.jobs, hop, dest, c.retry)? {
+            return Ok(vec![action]);
+        }
+    }
     let mut actions = Vec::with_capacity(2);
-    if preprod_hop(config, tags, tags_of).map_err(DecideError::NeedsFacts)? {
-        let dest = destination(config, partition, region, Hop::ToPreProd)
+    if preprod_hop(config, c.tags, c.tags_of).map_err(DecideError::NeedsFacts)? {
+        let dest = destination(config, c.partition, c.region, Hop::ToPreProd)
             .expect("preprod_hop checked that a pre-prod account exists");
-        actions.push(start_copy(config, source_rp, dest, Hop::ToPreProd)?);
+        if let Some(action) = hop_step(config, rp, c.jobs, Hop::ToPreProd, dest, c.retry)? {
+            actions.push(action);
+        }
     }
     actions.push(Action::ShortenRetention {
-        recovery_point_arn: source_rp.to_owned(),
+        recovery_point_arn: rp.to_owned(),
         vault_name: config.vault_name.clone(),
-        confirm_copy_job_id,
+        requires: required_copies(config, c.partition, c.region, c.resource_type),
     });
-    Ok(Plan { actions })
+    Ok(actions)
 }
 
 /// Checks that an event is about this account's managed vault; `Err(reason)` otherwise.
 fn check_managed(config: &StackConfig, meta: &EventMeta, vault: &VaultArn) -> Result<(), String> {
-    if meta.account != config.account_id {
-        return Err(format!(
-            "event from account {} but this stack runs in account {}",
-            meta.account, config.account_id
-        ));
-    }
     if vault.account != config.account_id {
         return Err(format!(
             "vault {vault} belongs to account {}, not this account {}",
@@ -343,8 +428,52 @@ fn parse_rp(arn: Option<&str>, field: &str) -> Result<RecoveryPointArn, DecideEr
     })
 }
 
+/// The facts `request` names that `facts` lacks, as an error (or `Ok` when none are missing).
+fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
+    let missing = FactRequest {
+        resource_tags_of: request
+            .resource_tags_of
+            .filter(|_| facts.resource_tags.is_none()),
+        copy_jobs_of: request.copy_jobs_of.filter(|_| facts.copy_jobs.is_none()),
+        recovery_point: request
+            .recovery_point
+            .filter(|_| facts.recovery_point.is_none()),
+    };
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(DecideError::NeedsFacts(missing))
+    }
+}
+
+fn point_request(config: &StackConfig, rp: &str, describe: bool) -> FactRequest {
+    FactRequest {
+        copy_jobs_of: Some(rp.to_owned()),
+        recovery_point: describe.then(|| RecoveryPointRef {
+            recovery_point_arn: rp.to_owned(),
+            vault_name: config.vault_name.clone(),
+        }),
+        ..FactRequest::default()
+    }
+}
+
+/// Ignore a point that is someone else's copy.
+fn not_an_original(point: &RecoveryPointFacts) -> Option<Plan> {
+    point.copied_from().map(|source| {
+        Plan::ignore(format!(
+            "recovery point {} arrived in the managed vault as a copy from {source}; it is not an original, \
+             so crossvault neither copies it on nor shortens it",
+            point.recovery_point_arn
+        ))
+    })
+}
+
 /// Backup Job State Change.
-pub fn backup_job(e: &BackupJobEvent, config: &StackConfig) -> Result<Plan, DecideError> {
+pub fn backup_job(
+    e: &BackupJobEvent,
+    config: &StackConfig,
+    facts: &Facts,
+) -> Result<Plan, DecideError> {
     if config.role != Role::Source {
         return Ok(Plan::ignore(format!(
             "backup job {} in a {} account: crossvault copies only from source accounts",
@@ -360,14 +489,26 @@ pub fn backup_job(e: &BackupJobEvent, config: &StackConfig) -> Result<Plan, Deci
     match &e.state {
         Status::Completed => {
             let rp = parse_rp(e.recovery_point_arn.as_deref(), "resources[0]")?;
-            first_hop(
+            if let Some(reason) = not_copyable(config, &rp, e.resource_type.as_deref(), None) {
+                return Ok(Plan::ignore(reason));
+            }
+            // A backup job makes originals: no need to describe the point.
+            need(facts, point_request(config, &rp.arn, false))?;
+            let jobs = facts.copy_jobs.as_deref().unwrap_or_default();
+            let chain = Chain {
                 config,
-                e.backup_vault_arn.partition,
-                &e.meta.region,
-                &rp,
-                e.resource_type.as_deref(),
-                None,
-            )
+                partition: e.backup_vault_arn.partition,
+                region: &e.meta.region,
+                rp: &rp,
+                resource_type: e.resource_type.as_deref(),
+                tags_of: e.resource_arn.as_deref().unwrap_or(&rp.arn),
+                tags: facts.resource_tags.as_ref(),
+                jobs,
+                retry: Retry::ByReconciler,
+            };
+            Ok(Plan {
+                actions: walk(&chain)?,
+            })
         }
         s if s.is_failure() => Ok(Plan::single(notify::backup_job_failed(e))),
         s if s.is_in_progress() => Ok(Plan::ignore(format!(
@@ -382,7 +523,11 @@ pub fn backup_job(e: &BackupJobEvent, config: &StackConfig) -> Result<Plan, Deci
 }
 
 /// Recovery Point State Change.
-pub fn recovery_point(e: &RecoveryPointEvent, config: &StackConfig) -> Result<Plan, DecideError> {
+pub fn recovery_point(
+    e: &RecoveryPointEvent,
+    config: &StackConfig,
+    facts: &Facts,
+) -> Result<Plan, DecideError> {
     match config.role {
         Role::Source => {
             if let Err(reason) = check_managed(config, &e.meta, &e.backup_vault_arn) {
@@ -398,16 +543,38 @@ pub fn recovery_point(e: &RecoveryPointEvent, config: &StackConfig) -> Result<Pl
                 )));
             }
             let rp = parse_rp(Some(&e.recovery_point_arn), "resources[0]")?;
-            first_hop(
+            if let Some(reason) =
+                not_copyable(config, &rp, e.resource_type.as_deref(), e.storage_class)
+            {
+                return Ok(Plan::ignore(reason));
+            }
+            // The event does not say whether the point is a copy from elsewhere: describe it.
+            need(facts, point_request(config, &rp.arn, true))?;
+            let point = facts.recovery_point.as_ref().expect("needed above");
+            if let Some(plan) = not_an_original(point) {
+                return Ok(plan);
+            }
+            if let Some(reason) =
+                not_copyable(config, &rp, e.resource_type.as_deref(), point.storage_class)
+            {
+                return Ok(Plan::ignore(reason));
+            }
+            let chain = Chain {
                 config,
-                e.backup_vault_arn.partition,
-                &e.meta.region,
-                &rp,
-                e.resource_type.as_deref(),
-                e.storage_class,
-            )
+                partition: e.backup_vault_arn.partition,
+                region: &e.meta.region,
+                rp: &rp,
+                resource_type: e.resource_type.as_deref(),
+                tags_of: e.resource_arn.as_deref().unwrap_or(&rp.arn),
+                tags: facts.resource_tags.as_ref(),
+                jobs: facts.copy_jobs.as_deref().unwrap_or_default(),
+                retry: Retry::ByReconciler,
+            };
+            Ok(Plan {
+                actions: walk(&chain)?,
+            })
         }
-        Role::Backup => two_hop_forward(e, config),
+        Role::Backup => two_hop_forward(e, config, facts),
         Role::PreProd => Ok(Plan::ignore(format!(
             "recovery point {} ({}) in vault {} of pre-prod account {}: pre-prod accounts never copy; restore on arrival is not decided by the copy chain",
             e.recovery_point_arn, e.status, e.backup_vault_arn, e.meta.account
@@ -420,7 +587,11 @@ pub fn recovery_point(e: &RecoveryPointEvent, config: &StackConfig) -> Result<Pl
 }
 
 /// The backup account's forward of a two-hop type's first-hop arrival.
-fn two_hop_forward(e: &RecoveryPointEvent, config: &StackConfig) -> Result<Plan, DecideError> {
+fn two_hop_forward(
+    e: &RecoveryPointEvent,
+    config: &StackConfig,
+    facts: &Facts,
+) -> Result<Plan, DecideError> {
     let rp_arn = &e.recovery_point_arn;
     if let Err(reason) = check_managed(config, &e.meta, &e.backup_vault_arn) {
         return Ok(Plan::ignore(format!("recovery point {rp_arn}: {reason}")));
@@ -470,6 +641,7 @@ fn two_hop_forward(e: &RecoveryPointEvent, config: &StackConfig) -> Result<Plan,
     if let Some(reason) = not_copyable(config, &rp, Some(resource_type), e.storage_class) {
         return Ok(Plan::ignore(reason));
     }
+    need(facts, point_request(config, rp_arn, false))?;
     let dest = destination(
         config,
         e.backup_vault_arn.partition,
@@ -477,12 +649,22 @@ fn two_hop_forward(e: &RecoveryPointEvent, config: &StackConfig) -> Result<Plan,
         Hop::TwoHopForward,
     )
     .expect("forward always has a destination");
-    Ok(Plan::single(start_copy(
-        config,
-        rp_arn,
-        dest,
-        Hop::TwoHopForward,
-    )?))
+    let jobs = facts.copy_jobs.as_deref().unwrap_or_default();
+    Ok(
+        match hop_step(
+            config,
+            rp_arn,
+            jobs,
+            Hop::TwoHopForward,
+            dest.clone(),
+            Retry::ByReconciler,
+        )? {
+            Some(action) => Plan::single(action),
+            None => Plan::ignore(format!(
+                "the two-hop forward of {rp_arn} to {dest} is already COMPLETED"
+            )),
+        },
+    )
 }
 
 /// Copy Job State Change.
@@ -512,7 +694,7 @@ pub fn copy_job(
     };
     match &e.state {
         Status::Completed => {}
-        s if s.is_failure() => return Ok(Plan::single(notify::copy_job_failed(e, hop))),
+        s if s.is_failure() => return copy_job_failed(e, config, facts, hop),
         s if s.is_in_progress() => {
             return Ok(Plan::ignore(format!(
                 "copy job {job} to {dest} is {s}; the next hop starts when it is COMPLETED"
@@ -526,7 +708,8 @@ pub fn copy_job(
     }
     let Some(hop) = hop else {
         return Ok(Plan::ignore(format!(
-            "copy job {job} to {dest} completed, but that vault is not a crossvault hop destination (a manual copy?)"
+            "copy job {job} to {dest} completed, but that vault is not a hop crossvault's configuration asks for \
+             (a plan's copy action or a manual copy?); it never leads to shortening"
         )));
     };
     let rp = parse_rp(e.source_recovery_point_arn.as_deref(), "resources[0]")?;
@@ -536,35 +719,160 @@ pub fn copy_job(
             rp.arn
         )));
     }
-    let tags_of = e.resource_arn.as_deref().unwrap_or(&rp.arn);
-    let confirm = e.copy_job_id.clone();
     match hop {
-        Hop::TwoHopForward => Ok(Plan::ignore(format!(
-            "copy job {job}: the two-hop forward of {} to {dest} completed; the chain is complete",
-            rp.arn
-        ))),
-        Hop::ToPreProd => Ok(Plan::ignore(format!(
-            "copy job {job}: the pre-prod copy of {} completed; the chain is complete",
-            rp.arn
-        ))),
-        Hop::ToBackupRegion if config.copy_to_local_region => {
-            let local =
-                destination(config, partition, region, Hop::ToLocalRegion).expect("always some");
-            Ok(Plan::single(start_copy(
-                config,
-                &rp.arn,
-                local,
-                Hop::ToLocalRegion,
-            )?))
+        Hop::TwoHopForward => {
+            return Ok(Plan::ignore(format!(
+                "copy job {job}: the two-hop forward of {} to {dest} completed; the chain is complete",
+                rp.arn
+            )));
         }
-        Hop::ToBackupRegion | Hop::ToLocalRegion | Hop::TwoHopFirst => offsite_done(
+        Hop::ToPreProd => {
+            return Ok(Plan::ignore(format!(
+                "copy job {job}: the pre-prod copy of {} completed; the chain is complete",
+                rp.arn
+            )));
+        }
+        Hop::ToBackupRegion | Hop::ToLocalRegion | Hop::TwoHopFirst => {}
+    }
+    need(facts, point_request(config, &rp.arn, true))?;
+    let point = facts.recovery_point.as_ref().expect("needed above");
+    if let Some(plan) = not_an_original(point) {
+        return Ok(plan);
+    }
+    // The event is the newest word on its own job; the listing may lag behind it.
+    let mut jobs = facts.copy_jobs.clone().unwrap_or_default();
+    if let Some(this) = ListedCopyJob::from_event(e) {
+        merge_event_job(&mut jobs, this);
+    }
+    let resource_type = e
+        .resource_type
+        .as_deref()
+        .or(point.resource_type.as_deref());
+    let chain = Chain {
+        config,
+        partition,
+        region,
+        rp: &rp,
+        resource_type,
+        tags_of: e.resource_arn.as_deref().unwrap_or(&rp.arn),
+        tags: facts.resource_tags.as_ref(),
+        jobs: &jobs,
+        retry: Retry::ByReconciler,
+    };
+    Ok(Plan {
+        actions: walk(&chain)?,
+    })
+}
+
+/// A copy job from the managed vault ended FAILED/ABORTED/EXPIRED/PARTIAL: notify, counting
+/// the attempt when it is a hop of the chain, and give up after the last allowed attempt.
+fn copy_job_failed(
+    e: &CopyJobEvent,
+    config: &StackConfig,
+    facts: &Facts,
+    hop: Option<Hop>,
+) -> Result<Plan, DecideError> {
+    let key = notify::key_problem(e.status_message.as_deref());
+    let (Some(hop), Some(rp)) = (hop, e.source_recovery_point_arn.as_deref()) else {
+        return Ok(Plan::single(notify::copy_job_failed(e, None, None, key)));
+    };
+    // The key is named by AWS's message or, failing that, by the point's EncryptionKeyArn.
+    let describe = key.as_ref().is_some_and(|k| k.key_arn.is_none()) && config.role == Role::Source;
+    need(facts, point_request(config, rp, describe))?;
+    let key = key.map(|mut k| {
+        if k.key_arn.is_none() {
+            k.key_arn = facts
+                .recovery_point
+                .as_ref()
+                .and_then(|p| p.encryption_key_arn.clone());
+        }
+        k
+    });
+    let mut jobs = facts.copy_jobs.clone().unwrap_or_default();
+    let this = ListedCopyJob::from_event(e);
+    if let Some(this) = this.clone() {
+        merge_event_job(&mut jobs, this);
+    }
+    let failed: Vec<&ListedCopyJob> = jobs_into(&jobs, rp, &e.destination_backup_vault_arn)
+        .into_iter()
+        .filter(|j| copy_jobs::is_failed_attempt(&j.state))
+        .collect();
+    let failures = u32::try_from(failed.len()).unwrap_or(u32::MAX);
+    let attempt = this
+        .and_then(|t| failed.iter().position(|j| j.copy_job_id == t.copy_job_id))
+        .map_or(failures, |i| u32::try_from(i + 1).unwrap_or(u32::MAX));
+    let attempts = Attempts {
+        attempt,
+        failures,
+        max: config.copy_max_attempts,
+    };
+    Ok(Plan::single(if attempt == attempts.max {
+        notify::gave_up(e, hop, attempts, key)
+    } else {
+        notify::copy_job_failed(e, Some(hop), Some(attempts), key)
+    }))
+}
+
+/// See [`Facts::without_aws`].
+pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConfig) -> Facts {
+    use crate::event::BackupEvent;
+    let point = match event {
+        BackupEvent::BackupJob(e) => e.recovery_point_arn.clone(),
+        BackupEvent::CopyJob(e) => e.source_recovery_point_arn.clone(),
+        BackupEvent::RecoveryPoint(e) => Some(e.recovery_point_arn.clone()),
+        BackupEvent::RestoreJob(_) | BackupEvent::Other { .. } => None,
+    };
+    let mut jobs = Vec::new();
+    if let BackupEvent::CopyJob(e) = event
+        && e.state == Status::Completed
+        && let Some(rp) = &e.source_recovery_point_arn
+    {
+        let region = &e.meta.region;
+        let partition = e.source_backup_vault_arn.partition;
+        let hop = identify_hop(
             config,
-            partition,
             region,
-            &rp.arn,
-            tags_of,
-            facts.resource_tags.as_ref(),
-            confirm,
-        ),
+            &e.destination_backup_vault_arn,
+            e.resource_type.as_deref(),
+        );
+        let earlier = offsite_hops(config, e.resource_type.as_deref())
+            .into_iter()
+            .take_while(|h| Some(*h) != hop);
+        for (i, h) in earlier.enumerate() {
+            if let Some(dest) = destination(config, partition, region, h) {
+                jobs.push(ListedCopyJob {
+                    copy_job_id: format!("(assumed earlier hop {})", i + 1),
+                    source_recovery_point_arn: rp.clone(),
+                    destination_vault_arn: dest,
+                    state: Status::Completed,
+                    creation_date: None,
+                    status_message: None,
+                    destination_recovery_point_arn: None,
+                    destination_lifecycle: None,
+                });
+            }
+        }
+    }
+    let recovery_point = point.map(|arn| {
+        let mut facts = RecoveryPointFacts::new(arn);
+        if let BackupEvent::RecoveryPoint(e) = event {
+            facts.backup_vault_arn = Some(e.backup_vault_arn.to_string());
+            facts.resource_arn = e.resource_arn.clone();
+            facts.resource_type = e.resource_type.clone();
+            facts.creation_date = e.creation_date;
+            facts.status = Some(e.status.clone());
+            facts.storage_class = e.storage_class;
+            facts.lifecycle = crate::retention::CurrentLifecycle {
+                delete_after_days: e.lifecycle.delete_after_days,
+                move_to_cold_storage_after_days: e.lifecycle.move_to_cold_storage_after_days,
+                opt_in_to_archive: None,
+            };
+        }
+        facts
+    });
+    Facts {
+        resource_tags: None,
+        copy_jobs: Some(jobs),
+        recovery_point,
     }
 }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::config::{Role, StackConfig};
 use crate::copy_chain;
-use crate::event::{BackupEvent, EventError, RestoreJobEvent};
+use crate::event::{BackupEvent, EventError, EventMeta, RestoreJobEvent};
 use crate::facts::{FactRequest, Facts};
 use crate::notify;
 use crate::plan::Plan;
@@ -26,7 +26,7 @@ pub enum DecideError {
     },
 }
 
-/// Phase 1: which facts [`decide`] will need for this event. An empty request means
+/// Which facts [`decide`] needs first for this event. An empty request means
 /// `decide(event, config, &Facts::none())` succeeds.
 pub fn facts_needed(event: &BackupEvent, config: &StackConfig) -> FactRequest {
     match decide(event, config, &Facts::none()) {
@@ -35,16 +35,49 @@ pub fn facts_needed(event: &BackupEvent, config: &StackConfig) -> FactRequest {
     }
 }
 
-/// Phase 2: the plan for one event.
+/// The event source crossvault acts on.
+pub const EVENT_SOURCE: &str = "aws.backup";
+
+/// Why an event is not this stack's to act on, if it is not: crossvault acts only on AWS
+/// Backup's own events (`source` `aws.backup`) emitted in its own account and region.
+pub fn not_ours(meta: &EventMeta, config: &StackConfig) -> Option<String> {
+    if meta.source != EVENT_SOURCE {
+        return Some(format!(
+            "event source {:?} is not {EVENT_SOURCE:?}: crossvault acts only on AWS Backup's own events",
+            meta.source
+        ));
+    }
+    if meta.account != config.account_id {
+        return Some(format!(
+            "event from account {} but this stack runs in account {}",
+            meta.account, config.account_id
+        ));
+    }
+    if let Some(region) = &config.region
+        && meta.region != *region
+    {
+        return Some(format!(
+            "event from region {} but this stack runs in region {region}",
+            meta.region
+        ));
+    }
+    None
+}
+
+/// The plan for one event. Fails with [`DecideError::NeedsFacts`] while facts it needs are
+/// missing; call again with them added (the effect layer loops, see [`crate::facts`]).
 pub fn decide(
     event: &BackupEvent,
     config: &StackConfig,
     facts: &Facts,
 ) -> Result<Plan, DecideError> {
+    if let Some(reason) = event.meta().and_then(|meta| not_ours(meta, config)) {
+        return Ok(Plan::ignore(format!("{}: {reason}", event.detail_type())));
+    }
     match event {
-        BackupEvent::BackupJob(e) => copy_chain::backup_job(e, config),
+        BackupEvent::BackupJob(e) => copy_chain::backup_job(e, config, facts),
         BackupEvent::CopyJob(e) => copy_chain::copy_job(e, config, facts),
-        BackupEvent::RecoveryPoint(e) => copy_chain::recovery_point(e, config),
+        BackupEvent::RecoveryPoint(e) => copy_chain::recovery_point(e, config, facts),
         BackupEvent::RestoreJob(e) => Ok(restore_job(e, config)),
         BackupEvent::Other { detail_type } => Ok(Plan::ignore(format!(
             "event type {detail_type:?} needs no action from crossvault"
@@ -72,12 +105,6 @@ fn restore_job(e: &RestoreJobEvent, config: &StackConfig) -> Plan {
         return Plan::ignore(format!(
             "restore job {} in a {} account: crossvault reports only pre-prod restores",
             e.restore_job_id, config.role
-        ));
-    }
-    if e.meta.account != config.account_id {
-        return Plan::ignore(format!(
-            "restore job {} from account {} but this stack runs in account {}",
-            e.restore_job_id, e.meta.account, config.account_id
         ));
     }
     if e.status.is_in_progress() {

@@ -1,15 +1,87 @@
 //! Facts: what the decision core cannot see in an event and the effect layer must look up.
 //!
-//! Deciding is two-phase:
-//! 1. [`crate::facts_needed`] says which facts a decision needs ([`FactRequest`]);
-//! 2. the effect layer gathers exactly those (e.g. `ListTags` on the resource) into [`Facts`];
-//! 3. [`crate::decide()`] returns the plan. Called without a needed fact it fails with
-//!    [`crate::DecideError::NeedsFacts`] rather than guess.
+//! Deciding is staged:
+//! 1. [`crate::decide()`] called without a fact it needs fails with
+//!    [`crate::DecideError::NeedsFacts`], naming every fact it knows it needs at that point
+//!    ([`FactRequest`]), rather than guess;
+//! 2. the effect layer gathers exactly those (`ListCopyJobs`, `DescribeRecoveryPoint`,
+//!    `ListTags`…) and adds them to [`Facts`];
+//! 3. `decide` runs again; a later stage may ask for more (the resource's tags are needed only
+//!    once every offsite copy is done).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::config::StackConfig;
+use crate::copy_jobs::ListedCopyJob;
+use crate::event::{BackupEvent, Status, StorageClass};
+use crate::ids::VaultName;
+use crate::retention::CurrentLifecycle;
+
+/// A recovery point as `DescribeRecoveryPoint` or `ListRecoveryPointsByBackupVault` reports
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryPointFacts {
+    /// `RecoveryPointArn`
+    pub recovery_point_arn: String,
+    /// `BackupVaultArn`
+    pub backup_vault_arn: Option<String>,
+    /// `SourceBackupVaultArn`: where the point was copied from, for a copy (AWS documents it
+    /// null otherwise).
+    pub source_backup_vault_arn: Option<String>,
+    /// `ResourceArn`
+    pub resource_arn: Option<String>,
+    /// `ResourceType`
+    pub resource_type: Option<String>,
+    /// `CreationDate`
+    pub creation_date: Option<DateTime<Utc>>,
+    /// `Status`
+    pub status: Option<Status>,
+    /// `StorageClass`
+    pub storage_class: Option<StorageClass>,
+    /// `Lifecycle`
+    pub lifecycle: CurrentLifecycle,
+    /// `EncryptionKeyArn`
+    pub encryption_key_arn: Option<String>,
+}
+
+impl RecoveryPointFacts {
+    /// A point known only by its ARN.
+    pub fn new(recovery_point_arn: impl Into<String>) -> Self {
+        Self {
+            recovery_point_arn: recovery_point_arn.into(),
+            backup_vault_arn: None,
+            source_backup_vault_arn: None,
+            resource_arn: None,
+            resource_type: None,
+            creation_date: None,
+            status: None,
+            storage_class: None,
+            lifecycle: CurrentLifecycle::default(),
+            encryption_key_arn: None,
+        }
+    }
+
+    /// The vault this point was copied from, when it is a copy (not an original). A source
+    /// vault equal to the point's own vault is read as an original.
+    pub fn copied_from(&self) -> Option<&str> {
+        self.source_backup_vault_arn
+            .as_deref()
+            .filter(|source| self.backup_vault_arn.as_deref() != Some(*source))
+    }
+}
+
+/// Which recovery point to describe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryPointRef {
+    /// The point.
+    pub recovery_point_arn: String,
+    /// The vault it is in (this account's).
+    pub vault_name: VaultName,
+}
 
 /// The facts the effect layer gathered.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -17,6 +89,13 @@ pub struct Facts {
     /// The tags of [`FactRequest::resource_tags_of`] (`None` = not looked up; an empty map =
     /// the resource has no tags).
     pub resource_tags: Option<BTreeMap<String, String>>,
+    /// The copy jobs of [`FactRequest::copy_jobs_of`] in this account and region (`None` = not
+    /// listed).
+    #[serde(default)]
+    pub copy_jobs: Option<Vec<ListedCopyJob>>,
+    /// The point of [`FactRequest::recovery_point`] (`None` = not described).
+    #[serde(default)]
+    pub recovery_point: Option<RecoveryPointFacts>,
 }
 
 impl Facts {
@@ -38,6 +117,40 @@ impl Facts {
                     .map(|(k, v)| (k.into(), v.into()))
                     .collect(),
             ),
+            ..Self::default()
+        }
+    }
+
+    /// The same facts with this listing of copy jobs.
+    pub fn and_copy_jobs(mut self, jobs: Vec<ListedCopyJob>) -> Self {
+        self.copy_jobs = Some(jobs);
+        self
+    }
+
+    /// The same facts with this recovery point.
+    pub fn and_recovery_point(mut self, point: RecoveryPointFacts) -> Self {
+        self.recovery_point = Some(point);
+        self
+    }
+
+    /// What can be assumed about `event` without calling AWS (`crossvault explain`): the
+    /// recovery point is an original in the vault the event names, and its copy jobs are the
+    /// event's own plus, for a copy that completed, COMPLETED jobs for the hops before it.
+    /// Tags are left to the caller.
+    pub fn without_aws(event: &BackupEvent, config: &StackConfig) -> Self {
+        crate::copy_chain::assumed_without_aws(event, config)
+    }
+
+    /// Adds the facts `other` has and `self` lacks.
+    pub fn merge(&mut self, other: Facts) {
+        if other.resource_tags.is_some() {
+            self.resource_tags = other.resource_tags;
+        }
+        if other.copy_jobs.is_some() {
+            self.copy_jobs = other.copy_jobs;
+        }
+        if other.recovery_point.is_some() {
+            self.recovery_point = other.recovery_point;
         }
     }
 }
@@ -48,20 +161,44 @@ pub struct FactRequest {
     /// Look up the tags of this ARN (the protected resource; the source recovery point when
     /// the event names no resource). Needed only to decide the pre-prod hop.
     pub resource_tags_of: Option<String>,
+    /// List the copy jobs whose source is this recovery point (`ListCopyJobs`
+    /// `BySourceRecoveryPointArn`): which hops are done, under way or failed, and the attempt
+    /// of the next job.
+    #[serde(default)]
+    pub copy_jobs_of: Option<String>,
+    /// Describe this recovery point (is it an original; its key).
+    #[serde(default)]
+    pub recovery_point: Option<RecoveryPointRef>,
 }
 
 impl FactRequest {
     /// True when the decision needs no facts.
     pub fn is_empty(&self) -> bool {
         self.resource_tags_of.is_none()
+            && self.copy_jobs_of.is_none()
+            && self.recovery_point.is_none()
     }
 }
 
 impl fmt::Display for FactRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.resource_tags_of {
-            Some(arn) => write!(f, "the tags of {arn}"),
-            None => f.write_str("nothing"),
+        let mut parts = Vec::new();
+        if let Some(arn) = &self.copy_jobs_of {
+            parts.push(format!("the copy jobs of {arn}"));
+        }
+        if let Some(rp) = &self.recovery_point {
+            parts.push(format!(
+                "the recovery point {} in vault {}",
+                rp.recovery_point_arn, rp.vault_name
+            ));
+        }
+        if let Some(arn) = &self.resource_tags_of {
+            parts.push(format!("the tags of {arn}"));
+        }
+        if parts.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&parts.join(", "))
         }
     }
 }

@@ -16,9 +16,14 @@
 //!      effect layer executes: StartCopyJob / ShortenRetention / Notify / Ignore (log only)
 //! ```
 //!
+//! `decide` is staged: while a fact it needs is missing it answers
+//! [`DecideError::NeedsFacts`] (the point's copy jobs, the point itself, the resource's tags);
+//! the effect layer gathers them and asks again.
+//!
 //! `ShortenRetention` is itself a two-phase step: the effect layer describes the recovery point,
-//! the vault's lock and the confirming copy job, and calls [`retention::decide`] — **the one
-//! place where a new retention is decided** — then applies its answer.
+//! the vault's lock and the point's copy jobs (and, for two-hop types, the backup account's
+//! forward), checks every required copy ([`verify::check`]) and calls [`retention::decide`] —
+//! **the one place where a new retention is decided** — then applies its answer.
 //!
 //! The scheduled reconciler does the same for listings: [`reconcile::facts_needed`] then
 //! [`reconcile::reconcile`].
@@ -34,7 +39,9 @@
 //! | facts the effect layer gathers | [`facts`] |
 //! | the plan and its actions | [`plan`] |
 //! | which hop comes next | [`copy_chain`] |
+//! | a point's copy jobs: done, under way, failed attempts | [`copy_jobs`] |
 //! | idempotency tokens | [`idempotency`] |
+//! | which copies a shortening waits for | [`verify`] |
 //! | the new retention of originals | [`retention`] |
 //! | notification texts | [`notify`] |
 //! | the reconciler | [`reconcile`] |
@@ -45,6 +52,7 @@
 pub mod arn;
 pub mod config;
 pub mod copy_chain;
+pub mod copy_jobs;
 pub mod decide;
 pub mod event;
 pub mod facts;
@@ -54,12 +62,15 @@ pub mod notify;
 pub mod plan;
 pub mod reconcile;
 pub mod retention;
+pub mod verify;
 
 pub use arn::{Partition, RecoveryPointArn, RecoveryPointKind, VaultArn};
 pub use config::{ConfigError, LogLevel, Role, StackConfig};
+pub use copy_jobs::ListedCopyJob;
 pub use decide::{DecideError, decide, decide_json, facts_needed, facts_needed_json};
 pub use event::{BackupEvent, EventError, Status, StorageClass};
-pub use facts::{FactRequest, Facts};
+pub use facts::{FactRequest, Facts, RecoveryPointFacts, RecoveryPointRef};
 pub use ids::{AccountId, Region, VaultName};
 pub use plan::{Action, Hop, Lifecycle, Plan};
-pub use retention::{ColdMove, CurrentLifecycle, RetentionDecision, RetentionInput};
+pub use retention::{CurrentLifecycle, RetentionDecision, RetentionInput};
+pub use verify::{CheckedCopy, CopyEvidence, ForwardListing, RequiredCopy};

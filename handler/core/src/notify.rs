@@ -45,8 +45,63 @@ pub fn backup_job_failed(e: &BackupJobEvent) -> Action {
     }
 }
 
-/// A copy job from the managed vault ended FAILED, ABORTED, EXPIRED or PARTIAL.
-pub fn copy_job_failed(e: &CopyJobEvent, hop: Option<Hop>) -> Action {
+/// Where a failed hop stands: this job's attempt, how many attempts failed so far, and how
+/// many crossvault makes (`CopyMaxAttempts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    /// Which attempt the failed job was (1-based).
+    pub attempt: u32,
+    /// Failed attempts of the hop so far.
+    pub failures: u32,
+    /// `CopyMaxAttempts`.
+    pub max: u32,
+}
+
+/// A copy that failed because of a KMS key: the key (when known) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// The key AWS's message names, or the recovery point's `EncryptionKeyArn`.
+    pub key_arn: Option<String>,
+}
+
+/// Whether AWS's status message says the copy failed because of a KMS key (access to it,
+/// or a key that cannot be used), and the key it names.
+pub fn key_problem(status_message: Option<&str>) -> Option<KeyProblem> {
+    let message = status_message?;
+    let lower = message.to_ascii_lowercase();
+    let about_keys = lower.contains("kms")
+        || lower
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == "key");
+    if !about_keys {
+        return None;
+    }
+    let key_arn = message
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '(' | ')' | '[' | ']' | '<' | '>')
+        })
+        .map(|t| t.trim_end_matches(['.', ';', ':']))
+        .find(|t| t.starts_with("arn:") && t.contains(":kms:"))
+        .map(str::to_owned);
+    Some(KeyProblem { key_arn })
+}
+
+fn key_lines(message: &mut String, key: Option<&KeyProblem>) {
+    let Some(key) = key else { return };
+    line(
+        message,
+        "Key",
+        Some(key.key_arn.as_deref().unwrap_or("not named by AWS")),
+    );
+    message.push_str(
+        "Fix: the key's policy must let the destination account (the backup account; the pre-prod \
+         account for pre-prod copies) use it for the copy: see template/README.md, \"Resources' own keys\". \
+         A resource encrypted with an AWS managed key (aws/rds, aws/ebs, ...) can never be copied across \
+         accounts: re-encrypt it with a customer managed key.\n",
+    );
+}
+
+fn copy_job_lines(e: &CopyJobEvent, hop: Option<Hop>) -> String {
     let mut message = format!(
         "AWS Backup copy job {} ended {} in account {}, region {}.\n",
         e.copy_job_id.as_deref().unwrap_or("(no id)"),
@@ -73,14 +128,98 @@ pub fn copy_job_failed(e: &CopyJobEvent, hop: Option<Hop>) -> Action {
     );
     line(&mut message, "Hop", hop.map(|h| h.to_string()).as_deref());
     line(&mut message, "Status message", e.status_message.as_deref());
-    message.push_str(
-        "The copy chain stops here; the original keeps its full retention. \
-         The reconciler retries the hop on its next run.",
-    );
+    message
+}
+
+/// What a failed or abandoned `hop` means for the original.
+pub fn what_giving_up_means(hop: Hop) -> &'static str {
+    match hop {
+        // Pre-prod copies never count as offsite safety: the shortening does not wait for them.
+        Hop::ToPreProd => "the original's retention does not depend on the pre-prod copy",
+        _ => "the original is never shortened",
+    }
+}
+
+fn retention_note(hop: Hop) -> &'static str {
+    match hop {
+        Hop::ToPreProd => {
+            "The original's retention does not depend on this pre-prod copy (pre-prod copies never count as offsite safety)."
+        }
+        _ => "The original keeps its full retention.",
+    }
+}
+
+/// A copy job from the managed vault ended FAILED, ABORTED, EXPIRED or PARTIAL (not the last
+/// allowed attempt of a hop: see [`gave_up`]).
+pub fn copy_job_failed(
+    e: &CopyJobEvent,
+    hop: Option<Hop>,
+    attempts: Option<Attempts>,
+    key: Option<KeyProblem>,
+) -> Action {
+    let mut message = copy_job_lines(e, hop);
+    key_lines(&mut message, key.as_ref());
+    match (hop, attempts) {
+        (None, _) | (_, None) => message.push_str(
+            "This copy is not a hop of crossvault's chain (its destination is not one the configuration \
+             asks for), so crossvault does not retry it; no original is shortened because of it.",
+        ),
+        (Some(hop), Some(a)) if a.attempt > a.max => message.push_str(&format!(
+            "{} crossvault had already given up on this hop \
+             ({} failed attempts, CopyMaxAttempts = {}): it is not retried.",
+            retention_note(hop),
+            a.failures,
+            a.max
+        )),
+        (Some(hop), Some(a)) => message.push_str(&format!(
+            "{} This was attempt {} of {}: the reconciler starts \
+             attempt {} with a new copy job on its next run (ReconcileSchedule).",
+            retention_note(hop),
+            a.attempt,
+            a.max,
+            a.failures + 1
+        )),
+    }
     Action::Notify {
         subject: subject(format!(
             "crossvault: copy job {} in {} {}",
             e.state, e.meta.account, e.meta.region
+        )),
+        message,
+    }
+}
+
+/// The last allowed attempt of a hop failed: crossvault gives up on it (once: this notice
+/// belongs to the failure event of that attempt).
+pub fn gave_up(e: &CopyJobEvent, hop: Hop, attempts: Attempts, key: Option<KeyProblem>) -> Action {
+    let mut message = format!(
+        "crossvault gave up copying recovery point {} to {} ({hop}) after {} failed attempts \
+         (CopyMaxAttempts = {}).\n",
+        e.source_recovery_point_arn
+            .as_deref()
+            .unwrap_or("(not in the event)"),
+        e.destination_backup_vault_arn,
+        attempts.failures,
+        attempts.max
+    );
+    message.push_str(&copy_job_lines(e, Some(hop)));
+    key_lines(&mut message, key.as_ref());
+    message.push_str(match hop {
+        Hop::ToPreProd => {
+            "The original's retention does not depend on the pre-prod copy. Fix the cause, then copy the point by hand, \
+             or raise CopyMaxAttempts: the reconciler then tries again while the point is inside its look-back \
+             (ReconcileLookbackHours)."
+        }
+        _ => {
+            "The original is never shortened by crossvault and keeps its full retention. Fix the cause, then copy \
+             the point by hand, or raise CopyMaxAttempts: the reconciler then resumes the chain while the point is \
+             inside its look-back (ReconcileLookbackHours)."
+        }
+    });
+    Action::Notify {
+        subject: subject(format!(
+            "crossvault: gave up copying to {} {}",
+            e.destination_backup_vault_arn.account, e.destination_backup_vault_arn.region
         )),
         message,
     }

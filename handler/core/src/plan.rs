@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arn::VaultArn;
 use crate::ids::VaultName;
+use crate::verify::RequiredCopy;
 
 /// An ordered list of actions. The effect layer runs them in order; [`Action::Ignore`] is a
 /// no-op that only explains itself in the log.
@@ -98,18 +99,23 @@ pub enum Action {
         idempotency_token: String,
         /// Which hop this is.
         hop: Hop,
+        /// Which attempt of the hop (1 + earlier failed jobs of the same point and
+        /// destination); part of the token.
+        attempt: u32,
     },
     /// Shorten the original's retention. The effect layer gathers the facts
-    /// (`DescribeRecoveryPoint`, the vault's lock, `DescribeCopyJob` of
-    /// `confirm_copy_job_id`), then calls [`crate::retention::decide`] and applies its answer
+    /// (`DescribeRecoveryPoint`, the vault's lock, the point's copy jobs and, for two-hop
+    /// types, the backup account's forward), checks `requires` against them
+    /// ([`crate::verify::check`]), calls [`crate::retention::decide`] and applies its answer
     /// with `UpdateRecoveryPointLifecycle`.
     ShortenRetention {
         /// The original recovery point.
         recovery_point_arn: String,
         /// The vault it is in (this account's managed vault).
         vault_name: VaultName,
-        /// The copy job whose COMPLETED state must be confirmed first.
-        confirm_copy_job_id: Option<String>,
+        /// Every offsite copy that must be verified COMPLETED into exactly its destination
+        /// first.
+        requires: Vec<RequiredCopy>,
     },
     /// Publish to the stack's SNS topic.
     Notify {
@@ -136,8 +142,9 @@ impl fmt::Display for Action {
                 lifecycle,
                 idempotency_token,
                 hop,
+                attempt,
             } => {
-                writeln!(f, "start copy job ({hop})")?;
+                writeln!(f, "start copy job ({hop}, attempt {attempt})")?;
                 writeln!(f, "     recovery point  {source_recovery_point_arn}")?;
                 writeln!(f, "     from vault      {source_vault_name}")?;
                 writeln!(f, "     to vault        {destination_vault_arn}")?;
@@ -156,13 +163,21 @@ impl fmt::Display for Action {
             Action::ShortenRetention {
                 recovery_point_arn,
                 vault_name,
-                confirm_copy_job_id,
+                requires,
             } => {
                 writeln!(f, "shorten retention of the original")?;
                 writeln!(f, "     recovery point  {recovery_point_arn}")?;
                 write!(f, "     vault           {vault_name}")?;
-                if let Some(job) = confirm_copy_job_id {
-                    write!(f, "\n     once copy job   {job} is confirmed COMPLETED")?;
+                let mut label = "once verified";
+                for copy in requires {
+                    write!(f, "\n     {label:<15} {copy} COMPLETED")?;
+                    if copy.hop == Hop::TwoHopForward {
+                        write!(
+                            f,
+                            " (the backup account's forward, read with its verify role)"
+                        )?;
+                    }
+                    label = "and";
                 }
                 Ok(())
             }

@@ -1,24 +1,26 @@
 //! The reconciler's pure part: finish copy chains and shortenings the events missed (events
-//! are best-effort, aws-facts §0.5).
+//! are best-effort, aws-facts §0.5), and retry failed hops.
 //!
 //! Input: the managed vault's recovery points and this account/region's copy jobs, both listed
-//! by the effect layer for the look-back window (`ReconcileLookbackHours`), plus the resource
-//! tags it was asked for ([`facts_needed`]). For each COMPLETED (or AVAILABLE) recovery point
-//! created inside the window, walking the chain in order:
+//! by the effect layer for the look-back window (`ReconcileLookbackHours`, capped at
+//! [`crate::config::MAX_LOOKBACK_HOURS`]: older jobs are no longer listed, so an older point
+//! would look "missing"), plus the resource tags it was asked for. Points are taken **oldest
+//! first** ([`candidates`]), so a run cut short by its deadline leaves the newest work, which
+//! the events are most likely to have done, for the next run.
 //!
-//! - a hop with a COMPLETED copy job is done → look at the next one;
-//! - a hop with a CREATED/PENDING/RUNNING copy job is under way → stop for this point;
-//! - a hop with no copy job, or only FAILED/ABORTED/EXPIRED/PARTIAL ones → start it (with the
-//!   same idempotency token as the event path, so a concurrent event starts nothing twice) and
-//!   stop for this point.
+//! Each point is walked like the event path does ([`crate::copy_chain::walk`]), with one
+//! difference: a failed hop is started again now ([`Retry::Now`]) with the next attempt's
+//! token, until `CopyMaxAttempts`; after that the point is reported "given up", never
+//! notified again (the notice belongs to the failure event of the last attempt).
 //!
-//! When every offsite hop is done: the pre-prod hop (as in [`crate::copy_chain`]), and a
-//! [`Action::ShortenRetention`] confirmed by the last offsite hop's copy job — only when a
-//! pre-check with [`crate::retention::decide`] (assuming an unlocked vault and a confirmed
-//! copy; the effect layer re-decides with the real facts) says the original is still long.
+//! When every offsite hop is done, [`Action::ShortenRetention`] is planned only when a
+//! pre-check with [`crate::retention::decide`] on what the listings show (this account's copy
+//! jobs; an unlocked vault) says the original is still long; the effect layer re-decides with
+//! every fact (the lock, the backup account's forward).
 //!
 //! Points older than the window are skipped: their copy jobs are not in the listing, so the
-//! chain's state is unknown, and a blind restart could duplicate a copy.
+//! chain's state is unknown, and a blind restart could duplicate a copy. Points that arrived
+//! as copies from another vault are not originals and are left alone.
 //!
 //! In the backup account the same walk forwards two-hop arrivals ([`Hop::TwoHopForward`]);
 //! other roles have nothing to reconcile.
@@ -28,46 +30,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::arn::{Partition, RecoveryPointArn, VaultArn};
+use crate::arn::{Partition, RecoveryPointArn};
 use crate::config::{Role, StackConfig};
-use crate::copy_chain::{self, destination, identify_hop, not_copyable, start_copy};
+use crate::copy_chain::{self, Chain, Retry, destination, hop_step, not_copyable};
+pub use crate::copy_jobs::ListedCopyJob;
 use crate::decide::DecideError;
 use crate::event::{Status, StorageClass};
+pub use crate::facts::RecoveryPointFacts;
 use crate::ids::Region;
 use crate::plan::{Action, Hop, Plan};
-use crate::retention::{self, CurrentLifecycle, RetentionDecision, RetentionInput};
-
-/// One recovery point of the managed vault (`ListRecoveryPointsByBackupVault`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListedRecoveryPoint {
-    /// `RecoveryPointArn`
-    pub recovery_point_arn: String,
-    /// `ResourceArn`
-    pub resource_arn: Option<String>,
-    /// `ResourceType`
-    pub resource_type: Option<String>,
-    /// `CreationDate`
-    pub creation_date: DateTime<Utc>,
-    /// `Status`
-    pub status: Status,
-    /// `StorageClass`
-    pub storage_class: StorageClass,
-    /// `Lifecycle`
-    pub lifecycle: CurrentLifecycle,
-}
-
-/// One copy job of this account and region (`ListCopyJobs`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListedCopyJob {
-    /// `CopyJobId`
-    pub copy_job_id: String,
-    /// `SourceRecoveryPointArn`
-    pub source_recovery_point_arn: String,
-    /// `DestinationBackupVaultArn`
-    pub destination_vault_arn: VaultArn,
-    /// `State`
-    pub state: Status,
-}
+use crate::retention::{self, RetentionDecision, RetentionInput};
+use crate::verify::{self, ForwardListing, required_copies};
 
 /// Everything the reconciler looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,111 +52,205 @@ pub struct ReconcileInput {
     /// The region this Lambda runs in.
     pub region: Region,
     /// The managed vault's recovery points.
-    pub recovery_points: Vec<ListedRecoveryPoint>,
+    pub recovery_points: Vec<RecoveryPointFacts>,
     /// This account and region's recent copy jobs.
     pub copy_jobs: Vec<ListedCopyJob>,
     /// Tags by resource ARN, for the ARNs [`facts_needed`] asked for.
     pub resource_tags: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// The points a run works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum HopState {
-    Done { copy_job_id: String },
-    UnderWay,
-    Missing,
+pub struct Candidates<'a> {
+    /// COMPLETED (or AVAILABLE) points inside the window, oldest first.
+    pub points: Vec<&'a RecoveryPointFacts>,
+    /// Points older than the window (their jobs are not listed).
+    pub skipped_old: usize,
 }
 
-fn hop_state(
-    config: &StackConfig,
-    input: &ReconcileInput,
-    rp: &str,
-    resource_type: Option<&str>,
-    hop: Hop,
-) -> HopState {
-    let forward_dest = destination(config, input.partition, &input.region, Hop::TwoHopForward);
-    let mut state = HopState::Missing;
-    for job in input
-        .copy_jobs
-        .iter()
-        .filter(|j| j.source_recovery_point_arn == rp)
-    {
-        let job_hop = if hop == Hop::TwoHopForward {
-            (Some(&job.destination_vault_arn) == forward_dest.as_ref())
-                .then_some(Hop::TwoHopForward)
-        } else {
-            identify_hop(
-                config,
-                &input.region,
-                &job.destination_vault_arn,
-                resource_type,
-            )
-        };
-        if job_hop != Some(hop) {
+/// The start of the look-back window.
+pub fn window_start(config: &StackConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::hours(i64::from(config.lookback_hours()))
+}
+
+/// The points to work on, oldest first.
+pub fn candidates<'a>(input: &'a ReconcileInput, config: &StackConfig) -> Candidates<'a> {
+    let since = window_start(config, input.now);
+    let mut points = Vec::new();
+    let mut skipped_old = 0;
+    for p in &input.recovery_points {
+        if !matches!(p.status, Some(Status::Completed | Status::Available)) {
             continue;
         }
-        if job.state == Status::Completed {
-            return HopState::Done {
-                copy_job_id: job.copy_job_id.clone(),
-            };
-        }
-        if job.state.is_in_progress() {
-            state = HopState::UnderWay;
+        match p.creation_date {
+            Some(created) if created >= since => points.push(p),
+            _ => skipped_old += 1,
         }
     }
-    state
+    points.sort_by(|a, b| {
+        (a.creation_date, &a.recovery_point_arn).cmp(&(b.creation_date, &b.recovery_point_arn))
+    });
+    Candidates {
+        points,
+        skipped_old,
+    }
 }
 
-fn in_window(config: &StackConfig, input: &ReconcileInput, p: &ListedRecoveryPoint) -> bool {
-    p.creation_date >= input.now - Duration::hours(i64::from(config.reconcile_lookback_hours))
-}
-
-fn candidate(p: &ListedRecoveryPoint) -> bool {
-    matches!(p.status, Status::Completed | Status::Available)
-}
-
-fn tags_of(p: &ListedRecoveryPoint) -> &str {
+fn tags_of(p: &RecoveryPointFacts) -> &str {
     p.resource_arn.as_deref().unwrap_or(&p.recovery_point_arn)
 }
 
-/// The offsite hops of a point's chain, in order.
-fn offsite_hops(config: &StackConfig, resource_type: Option<&str>) -> Vec<Hop> {
-    if resource_type.is_some_and(|t| config.is_two_hop_type(t)) {
-        vec![Hop::TwoHopFirst]
-    } else if config.copy_to_local_region {
-        vec![Hop::ToBackupRegion, Hop::ToLocalRegion]
-    } else {
-        vec![Hop::ToBackupRegion]
+/// The jobs of one point, from the account-wide listing.
+fn jobs_of(input: &ReconcileInput, rp: &str) -> Vec<ListedCopyJob> {
+    input
+        .copy_jobs
+        .iter()
+        .filter(|j| j.source_recovery_point_arn == rp)
+        .cloned()
+        .collect()
+}
+
+/// The actions for one point (fails with [`DecideError::NeedsFacts`] when its pre-prod hop
+/// needs the resource's tags and `input` lacks them).
+pub fn point_plan(
+    input: &ReconcileInput,
+    config: &StackConfig,
+    point: &RecoveryPointFacts,
+) -> Result<Vec<Action>, DecideError> {
+    let rp = match RecoveryPointArn::parse(&point.recovery_point_arn) {
+        Ok(rp) => rp,
+        Err(e) => {
+            return Ok(vec![Action::Ignore {
+                reason: format!("reconcile: listed recovery point skipped: {e}"),
+            }]);
+        }
+    };
+    match config.role {
+        Role::Source => source_point(input, config, point, &rp),
+        Role::Backup => backup_point(input, config, point, &rp),
+        Role::PreProd | Role::Management => Ok(Vec::new()),
     }
 }
 
-/// Phase 1: the resource ARNs whose tags [`reconcile`] needs and `input` lacks.
+fn source_point(
+    input: &ReconcileInput,
+    config: &StackConfig,
+    p: &RecoveryPointFacts,
+    rp: &RecoveryPointArn,
+) -> Result<Vec<Action>, DecideError> {
+    if let Some(source) = p.copied_from() {
+        return Ok(vec![Action::Ignore {
+            reason: format!(
+                "reconcile: {} is a copy from {source}, not an original; left alone",
+                rp.arn
+            ),
+        }]);
+    }
+    let resource_type = p.resource_type.as_deref();
+    if let Some(reason) = not_copyable(config, rp, resource_type, p.storage_class) {
+        return Ok(vec![Action::Ignore {
+            reason: format!("reconcile: {reason}"),
+        }]);
+    }
+    let jobs = jobs_of(input, &rp.arn);
+    let chain = Chain {
+        config,
+        partition: input.partition,
+        region: &input.region,
+        rp,
+        resource_type,
+        tags_of: tags_of(p),
+        tags: input.resource_tags.get(tags_of(p)),
+        jobs: &jobs,
+        retry: Retry::Now,
+    };
+    let mut actions = copy_chain::walk(&chain)?;
+    if let Some(Action::ShortenRetention { .. }) = actions.last()
+        && !still_long(input, config, p, rp, &jobs)
+    {
+        actions.pop();
+    }
+    Ok(actions)
+}
+
+/// The pre-check: would the original be shortened, by what this account's listings show?
+fn still_long(
+    input: &ReconcileInput,
+    config: &StackConfig,
+    p: &RecoveryPointFacts,
+    rp: &RecoveryPointArn,
+    jobs: &[ListedCopyJob],
+) -> bool {
+    let Some(creation_date) = p.creation_date else {
+        return false;
+    };
+    // The forward is in the backup account: the effect layer reads it; not pre-checked here.
+    let mut required = required_copies(
+        config,
+        input.partition,
+        &input.region,
+        p.resource_type.as_deref(),
+    );
+    required.retain(|r| r.hop != Hop::TwoHopForward);
+    let pre_check = retention::decide(
+        &RetentionInput {
+            now: input.now,
+            creation_date,
+            current: p.lifecycle,
+            storage_class: p.storage_class.unwrap_or(StorageClass::Warm),
+            is_continuous: rp.is_continuous(),
+            vault_locked: false,
+            role: config.role,
+            copied_from: None,
+            copies: verify::check(&required, &rp.arn, jobs, &ForwardListing::NotRead),
+        },
+        config,
+    );
+    matches!(pre_check, RetentionDecision::Shorten { .. })
+}
+
+fn backup_point(
+    input: &ReconcileInput,
+    config: &StackConfig,
+    p: &RecoveryPointFacts,
+    rp: &RecoveryPointArn,
+) -> Result<Vec<Action>, DecideError> {
+    let Some(resource_type) = p.resource_type.as_deref() else {
+        return Ok(Vec::new());
+    };
+    if !config.is_two_hop_type(resource_type) {
+        return Ok(Vec::new());
+    }
+    let Some((resource_region, resource_account)) = p
+        .resource_arn
+        .as_deref()
+        .and_then(crate::arn::region_and_account)
+    else {
+        return Ok(Vec::new());
+    };
+    if resource_region != input.region || resource_account.as_ref() == Some(&config.account_id) {
+        return Ok(Vec::new());
+    }
+    if let Some(reason) = not_copyable(config, rp, Some(resource_type), p.storage_class) {
+        return Ok(vec![Action::Ignore {
+            reason: format!("reconcile: {reason}"),
+        }]);
+    }
+    let dest = destination(config, input.partition, &input.region, Hop::TwoHopForward)
+        .expect("forward always has a destination");
+    let jobs = jobs_of(input, &rp.arn);
+    Ok(
+        hop_step(config, &rp.arn, &jobs, Hop::TwoHopForward, dest, Retry::Now)?
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// The resource ARNs whose tags the candidates need and `input` lacks.
 pub fn facts_needed(input: &ReconcileInput, config: &StackConfig) -> BTreeSet<String> {
     let mut needed = BTreeSet::new();
-    if config.role != Role::Source {
-        return needed;
-    }
-    for p in input
-        .recovery_points
-        .iter()
-        .filter(|p| candidate(p) && in_window(config, input, p))
-    {
-        let tags = input.resource_tags.get(tags_of(p));
-        let all_done = offsite_hops(config, p.resource_type.as_deref())
-            .into_iter()
-            .all(|hop| {
-                matches!(
-                    hop_state(
-                        config,
-                        input,
-                        &p.recovery_point_arn,
-                        p.resource_type.as_deref(),
-                        hop
-                    ),
-                    HopState::Done { .. }
-                )
-            });
-        if all_done
-            && let Err(request) = copy_chain::preprod_hop(config, tags, tags_of(p))
+    for p in candidates(input, config).points {
+        if let Err(DecideError::NeedsFacts(request)) = point_plan(input, config, p)
             && let Some(arn) = request.resource_tags_of
         {
             needed.insert(arn);
@@ -192,164 +259,52 @@ pub fn facts_needed(input: &ReconcileInput, config: &StackConfig) -> BTreeSet<St
     needed
 }
 
-/// Phase 2: the plan that finishes every unfinished chain in `input`.
+/// The whole plan: every candidate's actions, oldest first; a point whose tags are missing
+/// gets an [`Action::Ignore`] naming them (and its shortening, which does not depend on them).
 pub fn reconcile(input: &ReconcileInput, config: &StackConfig) -> Result<Plan, DecideError> {
-    let mut actions = Vec::new();
-    let mut checked = 0usize;
-    let mut skipped_old = 0usize;
-    for p in input.recovery_points.iter().filter(|p| candidate(p)) {
-        if !in_window(config, input, p) {
-            skipped_old += 1;
-            continue;
-        }
-        checked += 1;
-        match config.role {
-            Role::Source => source_point(input, config, p, &mut actions)?,
-            Role::Backup => backup_point(input, config, p, &mut actions)?,
-            Role::PreProd | Role::Management => {}
-        }
-    }
     if matches!(config.role, Role::PreProd | Role::Management) {
         return Ok(Plan::ignore(format!(
             "reconcile: nothing to do in a {} account (it never starts copies)",
             config.role
         )));
     }
+    let candidates = candidates(input, config);
+    let mut actions = Vec::new();
+    for p in &candidates.points {
+        match point_plan(input, config, p) {
+            Ok(point_actions) => actions.extend(point_actions),
+            Err(DecideError::NeedsFacts(request)) => {
+                actions.push(Action::Ignore {
+                    reason: format!(
+                        "reconcile: pre-prod hop of {} undecided: {request} not provided",
+                        p.recovery_point_arn
+                    ),
+                });
+                let mut without_preprod = input.clone();
+                without_preprod
+                    .resource_tags
+                    .insert(tags_of(p).to_owned(), BTreeMap::new());
+                actions.extend(
+                    point_plan(&without_preprod, config, p)?
+                        .into_iter()
+                        .filter(|a| matches!(a, Action::ShortenRetention { .. })),
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if actions.is_empty() {
         actions.push(Action::Ignore {
-            reason: format!(
-                "reconcile: {checked} recovery point(s) checked, every chain complete or under way; {skipped_old} older than the {} h look-back skipped",
-                config.reconcile_lookback_hours
-            ),
+            reason: summary(config, candidates.points.len(), candidates.skipped_old),
         });
     }
     Ok(Plan { actions })
 }
 
-fn parse_listed(p: &ListedRecoveryPoint, actions: &mut Vec<Action>) -> Option<RecoveryPointArn> {
-    match RecoveryPointArn::parse(&p.recovery_point_arn) {
-        Ok(rp) => Some(rp),
-        Err(e) => {
-            actions.push(Action::Ignore {
-                reason: format!("reconcile: listed recovery point skipped: {e}"),
-            });
-            None
-        }
-    }
-}
-
-fn source_point(
-    input: &ReconcileInput,
-    config: &StackConfig,
-    p: &ListedRecoveryPoint,
-    actions: &mut Vec<Action>,
-) -> Result<(), DecideError> {
-    let Some(rp) = parse_listed(p, actions) else {
-        return Ok(());
-    };
-    let resource_type = p.resource_type.as_deref();
-    if let Some(reason) = not_copyable(config, &rp, resource_type, Some(p.storage_class)) {
-        actions.push(Action::Ignore {
-            reason: format!("reconcile: {reason}"),
-        });
-        return Ok(());
-    }
-    let mut confirm = None;
-    for hop in offsite_hops(config, resource_type) {
-        match hop_state(config, input, &rp.arn, resource_type, hop) {
-            HopState::Done { copy_job_id } => confirm = Some(copy_job_id),
-            HopState::UnderWay => return Ok(()),
-            HopState::Missing => {
-                let dest = destination(config, input.partition, &input.region, hop)
-                    .expect("offsite hops always have a destination");
-                actions.push(start_copy(config, &rp.arn, dest, hop)?);
-                return Ok(());
-            }
-        }
-    }
-    // Every offsite hop is done.
-    match copy_chain::preprod_hop(config, input.resource_tags.get(tags_of(p)), tags_of(p)) {
-        Err(request) => actions.push(Action::Ignore {
-            reason: format!(
-                "reconcile: pre-prod hop of {} undecided: {request} not provided",
-                rp.arn
-            ),
-        }),
-        Ok(false) => {}
-        Ok(true) => {
-            if hop_state(config, input, &rp.arn, resource_type, Hop::ToPreProd) == HopState::Missing
-            {
-                let dest = destination(config, input.partition, &input.region, Hop::ToPreProd)
-                    .expect("preprod_hop checked that a pre-prod account exists");
-                actions.push(start_copy(config, &rp.arn, dest, Hop::ToPreProd)?);
-            }
-        }
-    }
-    let pre_check = retention::decide(
-        &RetentionInput {
-            now: input.now,
-            creation_date: p.creation_date,
-            current: p.lifecycle,
-            storage_class: p.storage_class,
-            is_continuous: rp.is_continuous(),
-            vault_locked: false,
-            role: config.role,
-            copy_confirmed: true,
-        },
-        config,
-    );
-    if matches!(pre_check, RetentionDecision::Shorten { .. }) {
-        actions.push(Action::ShortenRetention {
-            recovery_point_arn: rp.arn.clone(),
-            vault_name: config.vault_name.clone(),
-            confirm_copy_job_id: confirm,
-        });
-    }
-    Ok(())
-}
-
-fn backup_point(
-    input: &ReconcileInput,
-    config: &StackConfig,
-    p: &ListedRecoveryPoint,
-    actions: &mut Vec<Action>,
-) -> Result<(), DecideError> {
-    let Some(resource_type) = p.resource_type.as_deref() else {
-        return Ok(());
-    };
-    if !config.is_two_hop_type(resource_type) {
-        return Ok(());
-    }
-    let Some((resource_region, resource_account)) = p
-        .resource_arn
-        .as_deref()
-        .and_then(crate::arn::region_and_account)
-    else {
-        return Ok(());
-    };
-    if resource_region != input.region || resource_account.as_ref() == Some(&config.account_id) {
-        return Ok(());
-    }
-    let Some(rp) = parse_listed(p, actions) else {
-        return Ok(());
-    };
-    if let Some(reason) = not_copyable(config, &rp, Some(resource_type), Some(p.storage_class)) {
-        actions.push(Action::Ignore {
-            reason: format!("reconcile: {reason}"),
-        });
-        return Ok(());
-    }
-    if hop_state(
-        config,
-        input,
-        &rp.arn,
-        Some(resource_type),
-        Hop::TwoHopForward,
-    ) == HopState::Missing
-    {
-        let dest = destination(config, input.partition, &input.region, Hop::TwoHopForward)
-            .expect("forward always has a destination");
-        actions.push(start_copy(config, &rp.arn, dest, Hop::TwoHopForward)?);
-    }
-    Ok(())
+/// The line a quiet run reports.
+pub fn summary(config: &StackConfig, checked: usize, skipped_old: usize) -> String {
+    format!(
+        "reconcile: {checked} recovery point(s) checked, every chain complete or under way; {skipped_old} older than the {} h look-back skipped",
+        config.lookback_hours()
+    )
 }

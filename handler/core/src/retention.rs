@@ -3,33 +3,34 @@
 //! After the copy chain's offsite hops completed, the original in the source vault is kept
 //! only `NewDeleteAfterDays` (DESIGN.md "Retention shortening of originals"). [`decide`] turns
 //! the facts about one recovery point into [`RetentionDecision::Shorten`] (the lifecycle to
-//! send with `UpdateRecoveryPointLifecycle`) or [`RetentionDecision::Keep`]. Guards:
+//! send with `UpdateRecoveryPointLifecycle`) or [`RetentionDecision::Keep`]. Guards, in order:
 //!
 //! 1. only in **source** accounts (never backup, pre-prod or management);
 //! 2. never for **continuous** points (`UpdateRecoveryPointLifecycle` does not support them,
 //!    and changing them leaves the point STOPPED, aws-facts §3);
-//! 3. never in a **locked** vault (the lock forbids lifecycle changes);
-//! 4. only when `DescribeCopyJob` **confirmed** the copy COMPLETED;
+//! 3. only **originals**: a point that arrived in the vault as a copy from another vault
+//!    (`SourceBackupVaultArn`) belongs to someone else's chain;
+//! 4. never in a **locked** vault (the lock forbids lifecycle changes);
 //! 5. not for points whose storage class is DELETED;
-//! 6. days count in whole UTC days from `CreationDate`. With `age` = the point's age rounded
+//! 6. only when **every** offsite copy the configuration asks for is COMPLETED into exactly
+//!    its destination ([`crate::verify`]);
+//! 7. never cut the organization's **total retention**: each of those copies (which keep the
+//!    original's `CreationDate`) must, by its real `DestinationRecoveryPointLifecycle`, live at
+//!    least as long as the original would have. An original kept longer than a copy, or
+//!    forever, is left alone; so is one whose copy did not report its lifecycle;
+//! 8. days count in whole UTC days from `CreationDate`. With `age` = the point's age rounded
 //!    **up** to whole days, the new `DeleteAfterDays` is
 //!    `max(NewDeleteAfterDays, age + 1)`: the change can never make the point due at once,
 //!    and the +1 day margin covers the partial day plus AWS's up-to-8-hours deletion delay;
-//! 7. cold storage (`DeleteAfterDays >= MoveToColdStorageAfterDays + 90`, and the cold setting
-//!    is frozen once moved):
-//!    - point already COLD, or WARM but its move is already due (age >= cold days; the move
-//!      may happen any moment): keep the cold days, raise the target to `cold + 90`, and send
-//!      both fields (aws-facts §3: "if the current lifecycle has both fields, send both");
-//!    - point WARM and the move still pending: **cancel** the move by sending
-//!      `MoveToColdStorageAfterDays = -1` (as backup-events-aws does): a point that lives a
-//!      week gains nothing from cold storage, and keeping it would force `cold + 90` days;
-//! 8. never **lengthen**: when the target is not strictly below the current `DeleteAfterDays`,
-//!    keep;
-//! 9. never cut the organization's **total retention**: the copies (which keep the original's
-//!    `CreationDate` and get `CopyDeleteAfterDays`) must live at least as long as the original
-//!    would have. An original kept longer than its copies, or kept forever, is left alone:
-//!    shortening it would silently turn a 365-day promise into a 35-day one. Raise
-//!    `CopyDeleteAfterDays` to cover it.
+//! 9. cold storage: a point with a cold setting (`MoveToColdStorageAfterDays`, whether it is
+//!    COLD already or WARM with the move pending) is shortened at most to `cold + 90`
+//!    (`DeleteAfterDays >= MoveToColdStorageAfterDays + 90`), and both fields are sent — the
+//!    only form AWS documents (aws-facts §3: "if the current lifecycle has both fields, send
+//!    both"; `-1` is documented only in both fields, to remove the lifecycle). A pending move
+//!    is never cancelled with a lone `-1`. `OptInToArchiveForSupportedResources` is resent
+//!    as it was;
+//! 10. never **lengthen**: when the target is not strictly below the current
+//!     `DeleteAfterDays`, keep.
 //!
 //! Each `Shorten` carries log-friendly `before`/`after` lines and the reasons that bound the
 //! number.
@@ -37,21 +38,38 @@
 use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Role, StackConfig};
 use crate::event::StorageClass;
+use crate::verify::{CheckedCopy, CopyEvidence};
 
 const DAY_SECS: i64 = 86_400;
 
-/// The lifecycle a recovery point has now (`DescribeRecoveryPoint` → `Lifecycle`). Use
-/// `None` for absent or -1 values.
+/// AWS keeps a recovery point at least this many days in cold storage.
+pub const COLD_STORAGE_MINIMUM_DAYS: u32 = 90;
+
+/// A lifecycle as AWS reports it (`DescribeRecoveryPoint` → `Lifecycle`, `ListCopyJobs` →
+/// `DestinationRecoveryPointLifecycle`). Use `None` for absent or -1 values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CurrentLifecycle {
     /// `DeleteAfterDays` (`None` = keep forever)
     pub delete_after_days: Option<u32>,
     /// `MoveToColdStorageAfterDays` (`None` = never moves)
     pub move_to_cold_storage_after_days: Option<u32>,
+    /// `OptInToArchiveForSupportedResources`
+    #[serde(default)]
+    pub opt_in_to_archive: Option<bool>,
+}
+
+impl CurrentLifecycle {
+    /// A lifecycle with only `DeleteAfterDays`.
+    pub fn delete_after(days: u32) -> Self {
+        Self {
+            delete_after_days: Some(days),
+            ..Self::default()
+        }
+    }
 }
 
 /// Everything [`decide`] needs to know about one original recovery point.
@@ -71,33 +89,12 @@ pub struct RetentionInput {
     pub vault_locked: bool,
     /// The role of the account that holds it.
     pub role: Role,
-    /// Whether `DescribeCopyJob` confirmed the triggering copy COMPLETED.
-    pub copy_confirmed: bool,
-}
-
-/// The `MoveToColdStorageAfterDays` to send along with a shortened `DeleteAfterDays`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ColdMove {
-    /// Keep (resend) the current cold setting.
-    After(u32),
-    /// Cancel the pending move: send -1.
-    Cancel,
-}
-
-impl ColdMove {
-    /// The value for the API's `MoveToColdStorageAfterDays`.
-    pub fn api_value(self) -> i64 {
-        match self {
-            ColdMove::After(days) => i64::from(days),
-            ColdMove::Cancel => -1,
-        }
-    }
-}
-
-impl Serialize for ColdMove {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i64(self.api_value())
-    }
+    /// `SourceBackupVaultArn` when the point is a copy from another vault (`None` = an
+    /// original).
+    pub copied_from: Option<String>,
+    /// The offsite copies the configuration asks for, checked against the listings
+    /// ([`crate::verify::check`]).
+    pub copies: Vec<CheckedCopy>,
 }
 
 /// The answer for one recovery point.
@@ -108,8 +105,11 @@ pub enum RetentionDecision {
     Shorten {
         /// New `DeleteAfterDays`.
         delete_after_days: u32,
-        /// New `MoveToColdStorageAfterDays` (`None` = do not send: the point had none).
-        move_to_cold_storage_after_days: Option<ColdMove>,
+        /// `MoveToColdStorageAfterDays` to send along (the current one, unchanged; `None` =
+        /// the point has none, send none).
+        move_to_cold_storage_after_days: Option<u32>,
+        /// `OptInToArchiveForSupportedResources` to send along (the current one).
+        opt_in_to_archive: Option<bool>,
         /// The lifecycle before, for the log.
         before: String,
         /// The lifecycle after, for the log.
@@ -157,6 +157,58 @@ pub fn age_in_days_rounded_up(now: DateTime<Utc>, creation_date: DateTime<Utc>) 
     (secs as u64).div_ceil(DAY_SECS as u64)
 }
 
+fn days_text(days: Option<u32>) -> String {
+    days.map_or_else(|| "forever".to_owned(), |d| format!("{d} days"))
+}
+
+/// Why the copies do not cover the original, if they do not (guards 6 and 7).
+fn copies_fall_short(input: &RetentionInput, current: Option<u32>) -> Option<String> {
+    if input.copies.is_empty() {
+        return Some("no offsite copy is configured for this point".into());
+    }
+    for copy in &input.copies {
+        let what = &copy.required;
+        match &copy.evidence {
+            CopyEvidence::Missing { reason } => {
+                return Some(format!(
+                    "the {} copy into {} is not verified COMPLETED ({reason}); the original keeps its retention",
+                    what.hop, what.destination_vault_arn
+                ));
+            }
+            CopyEvidence::Completed {
+                copy_job_id,
+                lifecycle: None,
+            } => {
+                return Some(format!(
+                    "copy job {copy_job_id} ({} into {}) did not report the copy's lifecycle, so nothing shows it outlives the original",
+                    what.hop, what.destination_vault_arn
+                ));
+            }
+            CopyEvidence::Completed {
+                copy_job_id,
+                lifecycle: Some(lifecycle),
+            } => {
+                let kept = lifecycle.delete_after_days;
+                let covers = match (current, kept) {
+                    (_, None) => true,
+                    (None, Some(_)) => false,
+                    (Some(original), Some(copy)) => copy >= original,
+                };
+                if !covers {
+                    return Some(format!(
+                        "the original is kept {} and its {} copy (copy job {copy_job_id}) only {}; \
+                         shortening it would cut the total retention",
+                        days_text(current),
+                        what.hop,
+                        days_text(kept)
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Decides the new retention of one original recovery point. See the module docs for the
 /// rules, in order.
 pub fn decide(input: &RetentionInput, config: &StackConfig) -> RetentionDecision {
@@ -171,34 +223,22 @@ pub fn decide(input: &RetentionInput, config: &StackConfig) -> RetentionDecision
             "continuous (point-in-time) recovery points do not support lifecycle changes",
         );
     }
+    if let Some(vault) = &input.copied_from {
+        return RetentionDecision::keep(format!(
+            "the point is a copy from {vault}, not an original; crossvault shortens only originals"
+        ));
+    }
     if input.vault_locked {
         return RetentionDecision::keep(
             "the vault is locked (Vault Lock forbids lifecycle changes)",
         );
     }
-    if !input.copy_confirmed {
-        return RetentionDecision::keep(
-            "the copy is not confirmed COMPLETED by DescribeCopyJob; the original keeps its retention",
-        );
-    }
     if input.storage_class == StorageClass::Deleted {
         return RetentionDecision::keep("the recovery point is already deleted");
     }
-    let copies = config.copy_delete_after_days;
-    match input.current.delete_after_days {
-        None => {
-            return RetentionDecision::keep(format!(
-                "the original is kept forever and its copies only {copies} days \
-                 (CopyDeleteAfterDays); shortening it would end the only long-term retention"
-            ));
-        }
-        Some(current) if current > copies => {
-            return RetentionDecision::keep(format!(
-                "the original is kept {current} days and its copies only {copies} days \
-                 (CopyDeleteAfterDays); shortening it would cut the total retention"
-            ));
-        }
-        Some(_) => {}
+    let current = input.current.delete_after_days;
+    if let Some(reason) = copies_fall_short(input, current) {
+        return RetentionDecision::keep(reason);
     }
 
     let age = age_in_days_rounded_up(input.now, input.creation_date);
@@ -212,34 +252,29 @@ pub fn decide(input: &RetentionInput, config: &StackConfig) -> RetentionDecision
         ));
     }
 
-    let cold_out = match input.current.move_to_cold_storage_after_days {
-        None => None,
+    let cold = input.current.move_to_cold_storage_after_days;
+    match cold {
         Some(cold) => {
-            let due = age >= u64::from(cold);
-            if input.storage_class == StorageClass::Cold || due {
-                let floor = u64::from(cold) + 90;
-                if floor > target {
-                    target = floor;
-                    reasons.push(format!(
-                        "the point is {} (MoveToColdStorageAfterDays = {cold}) and must stay 90 days in cold storage: {cold} + 90 = {floor}",
-                        if input.storage_class == StorageClass::Cold {
-                            "in cold storage"
-                        } else {
-                            "due to move to cold storage"
-                        }
-                    ));
-                }
-                Some(ColdMove::After(cold))
-            } else {
+            let floor = u64::from(cold) + u64::from(COLD_STORAGE_MINIMUM_DAYS);
+            if floor > target {
+                target = floor;
                 reasons.push(format!(
-                    "the pending move to cold storage after {cold} days is cancelled (point is WARM, {age} day(s) old)"
+                    "the point has a cold setting (MoveToColdStorageAfterDays = {cold}, storage class {}) \
+                     and must stay 90 days in cold storage: {cold} + 90 = {floor}",
+                    storage_class_text(input.storage_class)
                 ));
-                Some(ColdMove::Cancel)
             }
         }
-    };
+        None if input.storage_class == StorageClass::Cold => {
+            return RetentionDecision::keep(
+                "the point is in cold storage but reports no MoveToColdStorageAfterDays; \
+                 the 90-day cold minimum cannot be honoured without it",
+            );
+        }
+        None => {}
+    }
 
-    if let Some(current) = input.current.delete_after_days
+    if let Some(current) = current
         && target >= u64::from(current)
     {
         return RetentionDecision::keep(format!(
@@ -249,29 +284,30 @@ pub fn decide(input: &RetentionInput, config: &StackConfig) -> RetentionDecision
     // `target` is below the current u32 value, or bounded by max(u32, age + 1, u32 + 90).
     let delete_after_days = u32::try_from(target).unwrap_or(u32::MAX);
 
-    let before = describe(
-        input.creation_date,
-        input.current.delete_after_days,
-        input
-            .current
-            .move_to_cold_storage_after_days
-            .map(ColdMove::After),
-        Some(age),
-    );
-    let after = describe(input.creation_date, Some(delete_after_days), cold_out, None);
+    let before = describe(input.creation_date, current, cold, Some(age));
+    let after = describe(input.creation_date, Some(delete_after_days), cold, None);
     RetentionDecision::Shorten {
         delete_after_days,
-        move_to_cold_storage_after_days: cold_out,
+        move_to_cold_storage_after_days: cold,
+        opt_in_to_archive: input.current.opt_in_to_archive,
         before,
         after,
         reasons,
     }
 }
 
+fn storage_class_text(class: StorageClass) -> &'static str {
+    match class {
+        StorageClass::Warm => "WARM",
+        StorageClass::Cold => "COLD",
+        StorageClass::Deleted => "DELETED",
+    }
+}
+
 fn describe(
     created: DateTime<Utc>,
     delete: Option<u32>,
-    cold: Option<ColdMove>,
+    cold: Option<u32>,
     age: Option<u64>,
 ) -> String {
     let mut s = match delete {
@@ -279,8 +315,7 @@ fn describe(
         None => "DeleteAfterDays=none (keep forever)".to_owned(),
     };
     match cold {
-        Some(ColdMove::After(c)) => s.push_str(&format!(" MoveToColdStorageAfterDays={c}")),
-        Some(ColdMove::Cancel) => s.push_str(" MoveToColdStorageAfterDays=-1 (move cancelled)"),
+        Some(c) => s.push_str(&format!(" MoveToColdStorageAfterDays={c}")),
         None => s.push_str(" MoveToColdStorageAfterDays=none"),
     }
     s.push_str(&format!(

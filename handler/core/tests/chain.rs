@@ -7,24 +7,55 @@ use crossvault_core::config::vars;
 use crossvault_core::event::Origin;
 use crossvault_core::idempotency::copy_token;
 use crossvault_core::{
-    Action, BackupEvent, DecideError, Facts, Hop, Plan, decide, decide_json, facts_needed_json,
+    Action, BackupEvent, CurrentLifecycle, DecideError, FactRequest, Facts, Hop, ListedCopyJob,
+    Plan, RecoveryPointFacts, StackConfig, Status, decide, decide_json, facts_needed_json,
 };
 use serde_json::{Value, json};
 
 const RDS_RP: &str = "arn:aws:rds:eu-west-1:111111111111:snapshot:awsbackup:job-4f1c2a9e-7d3b-4c1a-9e2f-2e8f6d0a1b2c";
 const EBS_RP: &str = "arn:aws:ec2:eu-west-1::snapshot/snap-0123456789abcdef0";
 
-fn plan(event: &Value, config: &crossvault_core::StackConfig) -> Plan {
-    decide_json(event, config, &Facts::none()).unwrap_or_else(|e| panic!("{e}"))
+const FRANKFURT: &str = "arn:aws:backup:eu-central-1:222222222222:backup-vault:crossvault";
+const LOCAL: &str = "arn:aws:backup:eu-west-1:222222222222:backup-vault:crossvault";
+
+/// What can be assumed without AWS (no earlier jobs but the hops before a completed copy; the
+/// point is an original), plus `tags` when given.
+fn facts(event: &Value, config: &StackConfig, tags: Option<&[(&str, &str)]>) -> Facts {
+    let parsed = BackupEvent::from_value(event).unwrap();
+    Facts {
+        resource_tags: tags.and_then(|t| Facts::with_tags(t.iter().copied()).resource_tags),
+        ..Facts::without_aws(&parsed, config)
+    }
 }
 
-fn plan_with_tags(
-    event: &Value,
-    config: &crossvault_core::StackConfig,
-    tags: &[(&str, &str)],
-) -> Plan {
-    decide_json(event, config, &Facts::with_tags(tags.iter().copied()))
-        .unwrap_or_else(|e| panic!("{e}"))
+fn plan(event: &Value, config: &StackConfig) -> Plan {
+    decide_json(event, config, &facts(event, config, None)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn plan_with_tags(event: &Value, config: &StackConfig, tags: &[(&str, &str)]) -> Plan {
+    decide_json(event, config, &facts(event, config, Some(tags))).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The plan when `ListCopyJobs` shows `jobs` (untagged resource).
+fn plan_with_jobs(event: &Value, config: &StackConfig, jobs: Vec<ListedCopyJob>) -> Plan {
+    let mut f = facts(event, config, Some(&[]));
+    f.copy_jobs = Some(jobs);
+    decide_json(event, config, &f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn listed(id: &str, rp: &str, dest: &str, state: Status, minute: u32) -> ListedCopyJob {
+    ListedCopyJob {
+        copy_job_id: id.into(),
+        source_recovery_point_arn: rp.into(),
+        destination_vault_arn: dest.parse().unwrap(),
+        state,
+        creation_date: Some(
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 2, 4, minute, 0).unwrap(),
+        ),
+        status_message: Some(format!("message of {id}")),
+        destination_recovery_point_arn: None,
+        destination_lifecycle: Some(CurrentLifecycle::delete_after(35)),
+    }
 }
 
 /// (hop, destination) of every StartCopyJob in the plan.
@@ -115,9 +146,14 @@ fn plan_created_and_on_demand_get_the_same_copy() {
     assert!(matches!(a_job.origin, Origin::Plan { .. }));
     assert_eq!(b_job.origin, Origin::OnDemand);
     let config = source(&[]);
+    let first = decide(&a, &config, &Facts::without_aws(&a, &config)).unwrap();
+    assert!(
+        matches!(first.actions[..], [Action::StartCopyJob { .. }]),
+        "{first}"
+    );
     assert_eq!(
-        decide(&a, &config, &Facts::none()),
-        decide(&b, &config, &Facts::none())
+        first,
+        decide(&b, &config, &Facts::without_aws(&b, &config)).unwrap()
     );
 }
 
@@ -187,10 +223,12 @@ fn resource_in_the_backup_region_goes_to_the_alternate() {
 fn copy_to_local_region_on_adds_the_local_hop_before_shortening() {
     let config = source(&[(vars::COPY_TO_LOCAL_REGION, "true")]);
     let after_backup_region = fixture("copy-job-completed-to-backup-account.json");
-    assert!(
+    // The next hop is the local one: the tags are not needed yet.
+    assert_eq!(
         facts_needed_json(&after_backup_region, &config)
             .unwrap()
-            .is_empty()
+            .resource_tags_of,
+        None
     );
     let p = plan(&after_backup_region, &config);
     assert_eq!(
@@ -217,7 +255,8 @@ fn copy_to_local_region_on_adds_the_local_hop_before_shortening() {
         idempotency_token,
         &copy_token(
             RDS_RP,
-            "arn:aws:backup:eu-west-1:222222222222:backup-vault:crossvault"
+            "arn:aws:backup:eu-west-1:222222222222:backup-vault:crossvault",
+            1
         )
     );
 
@@ -232,6 +271,46 @@ fn copy_to_local_region_on_adds_the_local_hop_before_shortening() {
         )]
     );
     assert!(has_shorten(&p));
+    // The shortening waits for both offsite copies, by their exact destinations.
+    let Some(Action::ShortenRetention { requires, .. }) = p.actions.last() else {
+        panic!("{p}")
+    };
+    let required: Vec<String> = requires.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        required,
+        [
+            format!("to-backup-region → {FRANKFURT}"),
+            format!("to-local-region → {LOCAL}")
+        ]
+    );
+    // The local copy completed but the listing shows no backup-region copy: that hop first.
+    let p = plan_with_jobs(&after_local, &config, vec![]);
+    assert_eq!(
+        copies(&p),
+        vec![(Hop::ToBackupRegion, FRANKFURT.to_owned())]
+    );
+    assert!(!has_shorten(&p));
+}
+
+#[test]
+fn a_copy_into_the_same_region_central_vault_is_no_hop_without_copy_to_local_region() {
+    // A plan's copy action (or a manual copy) into the backup account's vault in the
+    // resource's region, with CopyToLocalRegion=false: nothing is chained, nothing shortened.
+    let config = source(&[]);
+    let e = completed_copy_to(LOCAL);
+    assert!(facts_needed_json(&e, &config).unwrap().is_empty());
+    let p = decide_json(&e, &config, &Facts::none()).unwrap();
+    assert!(
+        ignore_reason(&p).contains("not a hop crossvault's configuration asks for"),
+        "{p}"
+    );
+    assert!(
+        ignore_reason(&p).contains("never leads to shortening"),
+        "{p}"
+    );
+    // Even when the real backup-region copy failed: its failure is not overridden.
+    let failed = listed("j1", RDS_RP, FRANKFURT, Status::Failed, 1);
+    assert!(!has_shorten(&plan_with_jobs(&e, &config, vec![failed])));
 }
 
 #[test]
@@ -280,7 +359,7 @@ fn no_tags_needed_without_preprod_or_when_not_admitted() {
         source(&[(vars::PREPROD_ACCOUNT_IDS, "")]),
         source(&[(vars::PREPROD_SOURCE_ACCOUNT_IDS, "444444444444")]),
     ] {
-        assert!(facts_needed_json(&e, &config).unwrap().is_empty());
+        // Decided without tags (they are never asked for).
         let p = plan(&e, &config);
         assert!(copies(&p).is_empty());
         assert!(has_shorten(&p));
@@ -289,7 +368,13 @@ fn no_tags_needed_without_preprod_or_when_not_admitted() {
         vars::PREPROD_SOURCE_ACCOUNT_IDS,
         "444444444444, 111111111111",
     )]);
-    assert!(!facts_needed_json(&e, &admitted).unwrap().is_empty());
+    assert!(matches!(
+        decide_json(&e, &admitted, &facts(&e, &admitted, None)),
+        Err(DecideError::NeedsFacts(FactRequest {
+            resource_tags_of: Some(_),
+            ..
+        }))
+    ));
 }
 
 #[test]
@@ -311,7 +396,7 @@ fn copies_to_unknown_vaults_are_not_chained() {
     ] {
         let p = plan(&completed_copy_to(dest), &source(&[]));
         assert!(
-            ignore_reason(&p).contains("not a crossvault hop destination"),
+            ignore_reason(&p).contains("not a hop crossvault's configuration asks for"),
             "{dest}: {p}"
         );
     }
@@ -775,12 +860,8 @@ fn quirks_are_tolerated() {
 fn missing_copy_role_is_a_decide_error_not_a_panic() {
     let mut config = source(&[]);
     config.copy_role_arn = None;
-    let err = decide_json(
-        &fixture("backup-job-completed-plan-rds.json"),
-        &config,
-        &Facts::none(),
-    )
-    .unwrap_err();
+    let e = fixture("backup-job-completed-plan-rds.json");
+    let err = decide_json(&e, &config, &facts(&e, &config, None)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "configuration: CROSSVAULT_COPY_ROLE_ARN is not set"
@@ -796,7 +877,7 @@ fn display_is_readable() {
     );
     let text = p.to_string();
     assert!(
-        text.starts_with("plan: 2 actions\n  1. start copy job (to-pre-prod)\n"),
+        text.starts_with("plan: 2 actions\n  1. start copy job (to-pre-prod, attempt 1)\n"),
         "{text}"
     );
     assert!(
@@ -807,8 +888,403 @@ fn display_is_readable() {
         text.contains("  2. shorten retention of the original"),
         "{text}"
     );
+    assert!(
+        text.ends_with(&format!(
+            "     vault           crossvault\n     once verified   to-backup-region → {FRANKFURT} COMPLETED\n"
+        )),
+        "{text}"
+    );
     let json = serde_json::to_value(&p).unwrap();
     assert_eq!(json["actions"][0]["action"], "start_copy_job");
     assert_eq!(json["actions"][0]["hop"], "to-pre-prod");
+    assert_eq!(json["actions"][0]["attempt"], 1);
     assert_eq!(json["actions"][1]["action"], "shorten_retention");
+    assert_eq!(json["actions"][1]["requires"][0]["hop"], "to-backup-region");
+    assert_eq!(
+        json["actions"][1]["requires"][0]["destination_vault_arn"],
+        FRANKFURT
+    );
+}
+
+fn backup_job_event() -> Value {
+    fixture("backup-job-completed-plan-rds.json")
+}
+
+fn failed_copy(job_id: &str, minute: u32) -> Value {
+    let mut e = fixture("copy-job-failed.json");
+    set(&mut e, "/detail/copyJobId", json!(job_id));
+    set(
+        &mut e,
+        "/detail/creationDate",
+        json!(format!("2026-03-02T04:{minute:02}:00.000Z")),
+    );
+    e
+}
+
+fn notify_of(plan: &Plan) -> (String, String) {
+    match plan.actions.as_slice() {
+        [Action::Notify { subject, message }] => (subject.clone(), message.clone()),
+        _ => panic!("expected a single Notify, got {plan}"),
+    }
+}
+
+#[test]
+fn a_duplicate_event_starts_nothing_new_and_a_created_job_is_under_way() {
+    let config = source(&[]);
+    let e = backup_job_event();
+    // AWS keeps a job CREATED while it retries system errors for up to 2 hours: under way.
+    for state in [Status::Created, Status::Running, Status::Pending] {
+        let p = plan_with_jobs(
+            &e,
+            &config,
+            vec![listed("j1", RDS_RP, FRANKFURT, state.clone(), 1)],
+        );
+        assert!(copies(&p).is_empty(), "{state}: {p}");
+        assert!(
+            ignore_reason(&p).contains("copy job j1 (to-backup-region)"),
+            "{p}"
+        );
+        assert!(ignore_reason(&p).contains(&format!("is {state}")), "{p}");
+    }
+    // The hop is done: a late duplicate of the backup event goes on to the shortening.
+    let p = plan_with_jobs(
+        &e,
+        &config,
+        vec![listed("j1", RDS_RP, FRANKFURT, Status::Completed, 1)],
+    );
+    assert!(copies(&p).is_empty(), "{p}");
+    assert!(has_shorten(&p), "{p}");
+}
+
+#[test]
+fn events_never_retry_a_failed_hop_and_say_the_reconciler_will() {
+    let config = source(&[]);
+    let e = backup_job_event();
+    let p = plan_with_jobs(
+        &e,
+        &config,
+        vec![listed("j1", RDS_RP, FRANKFURT, Status::Failed, 1)],
+    );
+    assert!(copies(&p).is_empty(), "{p}");
+    assert_eq!(
+        ignore_reason(&p),
+        format!(
+            "to-backup-region of {RDS_RP} to {FRANKFURT} failed 1 time(s) (last status message: message of j1); \
+             the reconciler starts attempt 2 of 3 on its next run"
+        )
+    );
+    // After CopyMaxAttempts failures: given up, never shortened.
+    let jobs: Vec<_> = (1..=3)
+        .map(|i| listed(&format!("j{i}"), RDS_RP, FRANKFURT, Status::Failed, i))
+        .collect();
+    let p = plan_with_jobs(&e, &config, jobs);
+    assert!(copies(&p).is_empty() && !has_shorten(&p), "{p}");
+    assert!(
+        ignore_reason(&p).starts_with(&format!(
+            "crossvault gave up on to-backup-region of {RDS_RP} to {FRANKFURT} after 3 failed attempt(s) \
+             (CopyMaxAttempts = 3; last status message: message of j3)"
+        )),
+        "{p}"
+    );
+}
+
+#[test]
+fn a_failed_copy_counts_its_attempt_and_the_last_one_gives_up_once() {
+    let config = source(&[]);
+    // Attempt 2: the listing shows attempt 1 failed and attempt 2 still RUNNING (it lags
+    // behind the event); the event's FAILED wins for its own job.
+    let jobs = vec![
+        listed("j1", RDS_RP, FRANKFURT, Status::Failed, 1),
+        listed("j2", RDS_RP, FRANKFURT, Status::Running, 2),
+    ];
+    let p = plan_with_jobs(&failed_copy("j2", 2), &config, jobs.clone());
+    let (subject, message) = notify_of(&p);
+    assert_eq!(
+        subject,
+        "crossvault: copy job FAILED in 111111111111 eu-west-1"
+    );
+    assert!(
+        message.ends_with(
+            "The original keeps its full retention. This was attempt 2 of 3: the reconciler starts \
+             attempt 3 with a new copy job on its next run (ReconcileSchedule)."
+        ),
+        "{message}"
+    );
+    // Attempt 3 of 3 is the last: the give-up notice, naming point, destination and message.
+    let mut jobs = jobs;
+    jobs[1].state = Status::Failed;
+    let p = plan_with_jobs(&failed_copy("j3", 3), &config, jobs.clone());
+    let (subject, message) = notify_of(&p);
+    assert_eq!(
+        subject,
+        "crossvault: gave up copying to 222222222222 eu-central-1"
+    );
+    assert!(
+        message.starts_with(&format!(
+            "crossvault gave up copying recovery point {RDS_RP} to {FRANKFURT} (to-backup-region) after 3 failed attempts (CopyMaxAttempts = 3).\n"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("Status message: Access denied"),
+        "{message}"
+    );
+    assert!(
+        message.contains("The original is never shortened by crossvault"),
+        "{message}"
+    );
+    // The same failure delivered again, or a late failure of an earlier attempt, does not give
+    // up a second time.
+    let mut all = jobs.clone();
+    all.push(listed("j3", RDS_RP, FRANKFURT, Status::Failed, 3));
+    let (subject, _) = notify_of(&plan_with_jobs(&failed_copy("j2", 2), &config, all.clone()));
+    assert!(
+        subject.starts_with("crossvault: copy job FAILED"),
+        "{subject}"
+    );
+    // A fourth failure (someone copied by hand) is reported as already given up.
+    all.push(listed("j4", RDS_RP, FRANKFURT, Status::Failed, 4));
+    let (subject, message) = notify_of(&plan_with_jobs(&failed_copy("j4", 4), &config, all));
+    assert!(
+        subject.starts_with("crossvault: copy job FAILED"),
+        "{subject}"
+    );
+    assert!(
+        message.contains("crossvault had already given up on this hop"),
+        "{message}"
+    );
+    // CopyMaxAttempts = 1: the first failure gives up.
+    let once = source(&[(vars::COPY_MAX_ATTEMPTS, "1")]);
+    let (subject, _) = notify_of(&plan_with_jobs(&failed_copy("j1", 1), &once, vec![]));
+    assert!(subject.starts_with("crossvault: gave up"), "{subject}");
+}
+
+#[test]
+fn a_failed_copy_to_no_hop_is_reported_without_attempts() {
+    let mut e = failed_copy("j9", 1);
+    set(
+        &mut e,
+        "/detail/destinationBackupVaultArn",
+        json!("arn:aws:backup:us-east-1:222222222222:backup-vault:other"),
+    );
+    let config = source(&[]);
+    assert!(facts_needed_json(&e, &config).unwrap().is_empty());
+    let p = decide_json(&e, &config, &Facts::none()).unwrap();
+    let (_, message) = notify_of(&p);
+    assert!(message.contains("Hop: (not in the event)"), "{message}");
+    assert!(
+        message.ends_with("no original is shortened because of it."),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_key_failure_names_the_key_and_the_fix() {
+    let config = source(&[]);
+    let key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    // The key named by AWS's message.
+    let mut e = failed_copy("j1", 1);
+    set(
+        &mut e,
+        "/detail/statusMessage",
+        json!(format!(
+            "Copy failed: the destination account is not authorized to use KMS key {key}."
+        )),
+    );
+    let request = facts_needed_json(&e, &config).unwrap();
+    assert!(
+        request.recovery_point.is_none(),
+        "the message names the key: {request}"
+    );
+    let (_, message) = notify_of(&plan_with_jobs(&e, &config, vec![]));
+    assert!(message.contains(&format!("\nKey: {key}\n")), "{message}");
+    assert!(
+        message.contains("see template/README.md, \"Resources' own keys\""),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "AWS managed key (aws/rds, aws/ebs, ...) can never be copied across accounts"
+        ),
+        "{message}"
+    );
+    // A message without the ARN: the point's EncryptionKeyArn, described for it.
+    set(
+        &mut e,
+        "/detail/statusMessage",
+        json!("Access denied: kms:CreateGrant is not allowed on the source key"),
+    );
+    let request = facts_needed_json(&e, &config).unwrap();
+    assert_eq!(
+        request
+            .recovery_point
+            .map(|r| r.recovery_point_arn)
+            .as_deref(),
+        Some(RDS_RP)
+    );
+    let mut f = facts(&e, &config, None);
+    f.recovery_point = Some(RecoveryPointFacts {
+        encryption_key_arn: Some(key.into()),
+        ..RecoveryPointFacts::new(RDS_RP)
+    });
+    let (_, message) = notify_of(&decide_json(&e, &config, &f).unwrap());
+    assert!(message.contains(&format!("\nKey: {key}\n")), "{message}");
+    // A failure that is not about keys has no key lines.
+    let (_, message) = notify_of(&plan_with_jobs(&failed_copy("j1", 1), &config, vec![]));
+    assert!(!message.contains("Key:"), "{message}");
+}
+
+#[test]
+fn a_point_that_arrived_as_someone_elses_copy_is_never_copied_on() {
+    let config = source(&[]);
+    let mut rp_event = fixture("recovery-point-arrived-preprod.json");
+    let rp = "arn:aws:backup:eu-west-1:111111111111:recovery-point:9f";
+    set(&mut rp_event, "/account", json!(SOURCE));
+    set(&mut rp_event, "/resources", json!([rp]));
+    set(
+        &mut rp_event,
+        "/detail/backupVaultArn",
+        json!("arn:aws:backup:eu-west-1:111111111111:backup-vault:crossvault"),
+    );
+    set(&mut rp_event, "/detail/resourceType", json!("EFS"));
+    // The event cannot tell: the point is described.
+    assert!(
+        facts_needed_json(&rp_event, &config)
+            .unwrap()
+            .recovery_point
+            .is_some()
+    );
+    let copy_of = RecoveryPointFacts {
+        backup_vault_arn: Some(
+            "arn:aws:backup:eu-west-1:111111111111:backup-vault:crossvault".into(),
+        ),
+        source_backup_vault_arn: Some(
+            "arn:aws:backup:eu-west-1:444444444444:backup-vault:theirs".into(),
+        ),
+        ..RecoveryPointFacts::new(rp)
+    };
+    let f = Facts::none()
+        .and_copy_jobs(vec![])
+        .and_recovery_point(copy_of.clone());
+    let p = decide_json(&rp_event, &config, &f).unwrap();
+    assert!(
+        ignore_reason(&p).contains("arrived in the managed vault as a copy from arn:aws:backup:eu-west-1:444444444444:backup-vault:theirs"),
+        "{p}"
+    );
+    // Nor is its completed copy chained on.
+    let mut done = completed_copy_to(FRANKFURT);
+    set(&mut done, "/resources", json!([rp]));
+    let f = Facts::none()
+        .and_copy_jobs(vec![])
+        .and_recovery_point(copy_of);
+    assert!(ignore_reason(&decide_json(&done, &config, &f).unwrap()).contains("not an original"));
+    // A source vault equal to its own vault is an original.
+    let own = RecoveryPointFacts {
+        backup_vault_arn: Some(
+            "arn:aws:backup:eu-west-1:111111111111:backup-vault:crossvault".into(),
+        ),
+        source_backup_vault_arn: Some(
+            "arn:aws:backup:eu-west-1:111111111111:backup-vault:crossvault".into(),
+        ),
+        ..RecoveryPointFacts::new(rp)
+    };
+    let f = Facts::none().and_copy_jobs(vec![]).and_recovery_point(own);
+    assert_eq!(
+        copies(&decide_json(&rp_event, &config, &f).unwrap()).len(),
+        1
+    );
+}
+
+#[test]
+fn only_aws_backup_events_of_this_account_and_region_are_acted_on() {
+    let config = source(&[]).with_region("eu-west-1".parse().unwrap());
+    let ok = backup_job_event();
+    assert_eq!(copies(&plan(&ok, &config)).len(), 1);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/source",
+            json!("my.app"),
+            "event source \"my.app\" is not \"aws.backup\": crossvault acts only on AWS Backup's own events",
+        ),
+        (
+            "/account",
+            json!("444444444444"),
+            "event from account 444444444444 but this stack runs in account 111111111111",
+        ),
+        (
+            "/region",
+            json!("us-east-1"),
+            "event from region us-east-1 but this stack runs in region eu-west-1",
+        ),
+    ];
+    for (pointer, value, reason) in cases {
+        let mut e = ok.clone();
+        set(&mut e, pointer, value);
+        // Rejected before any fact is looked up.
+        assert!(
+            facts_needed_json(&e, &config).unwrap().is_empty(),
+            "{pointer}"
+        );
+        assert_eq!(
+            ignore_reason(&decide_json(&e, &config, &Facts::none()).unwrap()),
+            format!("Backup Job State Change: {reason}"),
+            "{pointer}"
+        );
+    }
+}
+
+#[test]
+fn the_two_hop_forward_is_bounded_like_every_hop() {
+    let config = backup(&[(vars::TWO_HOP_RESOURCE_TYPES, "EBS")]);
+    let arrival = ebs_arrival_in_backup("eu-west-1", "eu-west-1");
+    let copy = "arn:aws:ec2:eu-west-1::snapshot/snap-0fedcba9876543210";
+    let mut f = facts(&arrival, &config, None);
+    f.copy_jobs = Some(vec![listed("f1", copy, FRANKFURT, Status::Failed, 1)]);
+    let p = decide_json(&arrival, &config, &f).unwrap();
+    assert!(
+        ignore_reason(&p).contains("the reconciler starts attempt 2 of 3"),
+        "{p}"
+    );
+    f.copy_jobs = Some(vec![listed("f1", copy, FRANKFURT, Status::Completed, 1)]);
+    let p = decide_json(&arrival, &config, &f).unwrap();
+    assert!(ignore_reason(&p).contains("already COMPLETED"), "{p}");
+    // The source side of a two-hop type waits for the forward too.
+    let source_config = source(&[(vars::TWO_HOP_RESOURCE_TYPES, "EBS")]);
+    let mut done = completed_copy_to(LOCAL);
+    set(&mut done, "/resources", json!([EBS_RP]));
+    set(&mut done, "/detail/resourceType", json!("EBS"));
+    let p = plan_with_tags(&done, &source_config, &[]);
+    let Some(Action::ShortenRetention { requires, .. }) = p.actions.last() else {
+        panic!("{p}")
+    };
+    let hops: Vec<Hop> = requires.iter().map(|r| r.hop).collect();
+    assert_eq!(hops, [Hop::TwoHopFirst, Hop::TwoHopForward]);
+    assert!(p.to_string().contains(&format!(
+        "and             two-hop-forward → {FRANKFURT} COMPLETED (the backup account's forward, read with its verify role)"
+    )), "{p}");
+}
+
+#[test]
+fn a_failed_pre_prod_copy_says_the_original_does_not_depend_on_it() {
+    let config = source(&[]);
+    let mut e = failed_copy("p1", 1);
+    set(
+        &mut e,
+        "/detail/destinationBackupVaultArn",
+        json!("arn:aws:backup:eu-west-1:333333333333:backup-vault:crossvault"),
+    );
+    let (_, message) = notify_of(&plan_with_jobs(&e, &config, vec![]));
+    assert!(message.contains("Hop: to-pre-prod"), "{message}");
+    assert!(
+        message.contains("The original's retention does not depend on this pre-prod copy"),
+        "{message}"
+    );
+    assert!(!message.contains("keeps its full retention"), "{message}");
+    let once = source(&[(vars::COPY_MAX_ATTEMPTS, "1")]);
+    let (subject, message) = notify_of(&plan_with_jobs(&e, &once, vec![]));
+    assert!(
+        subject.starts_with("crossvault: gave up copying to 333333333333"),
+        "{subject}"
+    );
+    assert!(!message.contains("never shortened"), "{message}");
 }

@@ -1,18 +1,45 @@
-//! Retention decisions: table tests and property tests for every guard.
+//! Retention decisions: table tests and property tests for every guard, with the boundaries
+//! (age = NewDeleteAfterDays, age = the cold days, one second either side of a UTC midnight)
+//! in the tables and favoured by the generators.
 
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use common::*;
 use crossvault_core::config::vars;
 use crossvault_core::retention::{age_in_days_rounded_up, decide};
 use crossvault_core::{
-    ColdMove, CurrentLifecycle, RetentionDecision, RetentionInput, Role, StackConfig, StorageClass,
+    CheckedCopy, CopyEvidence, CurrentLifecycle, Hop, RequiredCopy, RetentionDecision,
+    RetentionInput, Role, StackConfig, StorageClass,
 };
 use proptest::prelude::*;
 
+const FRANKFURT: &str = "arn:aws:backup:eu-central-1:222222222222:backup-vault:crossvault";
+const LOCAL: &str = "arn:aws:backup:eu-west-1:222222222222:backup-vault:crossvault";
+
 fn created() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 5).unwrap()
+}
+
+fn copy(hop: Hop, dest: &str, evidence: CopyEvidence) -> CheckedCopy {
+    CheckedCopy {
+        required: RequiredCopy {
+            hop,
+            destination_vault_arn: dest.parse().unwrap(),
+        },
+        evidence,
+    }
+}
+
+/// A COMPLETED copy kept `days` (`None` = forever).
+fn kept(days: Option<u32>) -> CopyEvidence {
+    CopyEvidence::Completed {
+        copy_job_id: "j1".into(),
+        lifecycle: Some(CurrentLifecycle {
+            delete_after_days: days,
+            ..CurrentLifecycle::default()
+        }),
+    }
 }
 
 fn input(age: Duration, delete: Option<u32>, cold: Option<u32>) -> RetentionInput {
@@ -22,16 +49,18 @@ fn input(age: Duration, delete: Option<u32>, cold: Option<u32>) -> RetentionInpu
         current: CurrentLifecycle {
             delete_after_days: delete,
             move_to_cold_storage_after_days: cold,
+            opt_in_to_archive: None,
         },
         storage_class: StorageClass::Warm,
         is_continuous: false,
         vault_locked: false,
         role: Role::Source,
-        copy_confirmed: true,
+        copied_from: None,
+        copies: vec![copy(Hop::ToBackupRegion, FRANKFURT, kept(Some(5000)))],
     }
 }
 
-fn shortened(d: &RetentionDecision) -> (u32, Option<ColdMove>) {
+fn shortened(d: &RetentionDecision) -> (u32, Option<u32>) {
     match d {
         RetentionDecision::Shorten {
             delete_after_days,
@@ -39,6 +68,13 @@ fn shortened(d: &RetentionDecision) -> (u32, Option<ColdMove>) {
             ..
         } => (*delete_after_days, *move_to_cold_storage_after_days),
         RetentionDecision::Keep { reason } => panic!("kept: {reason}"),
+    }
+}
+
+fn keep_reason(d: &RetentionDecision) -> &str {
+    match d {
+        RetentionDecision::Keep { reason } => reason,
+        other => panic!("shortened: {other}"),
     }
 }
 
@@ -61,28 +97,69 @@ fn fresh_point_gets_new_delete_after_days() {
 }
 
 #[test]
-fn old_point_keeps_age_plus_margin() {
+fn age_boundaries() {
+    // (age, NewDeleteAfterDays, expected DeleteAfterDays)
+    let day = Duration::days(1);
+    let s = Duration::seconds(1);
+    let cases = [
+        (Duration::zero(), 7, 7),
+        (s, 7, 7),
+        (Duration::days(6), 7, 7),
+        (Duration::days(6) + s, 7, 8),
+        // Exactly NewDeleteAfterDays old: the +1 day margin still applies, or the point would
+        // be due the moment its lifecycle changes.
+        (Duration::days(7) - s, 7, 8),
+        (Duration::days(7), 7, 8),
+        (Duration::days(7) + s, 7, 9),
+        (Duration::days(9), 7, 10),
+        (Duration::days(9) + s, 7, 11),
+        (day, 1, 2),
+        (Duration::hours(-3), 7, 7),
+    ];
+    for (age, new_days, expected) in cases {
+        let config = source(&[
+            (vars::NEW_DELETE_AFTER_DAYS, &new_days.to_string()),
+            (vars::COPY_DELETE_AFTER_DAYS, "5000"),
+        ]);
+        let d = decide(&input(age, Some(4000), None), &config);
+        assert_eq!(
+            shortened(&d).0,
+            expected,
+            "age {age}, NewDeleteAfterDays {new_days}"
+        );
+    }
+}
+
+#[test]
+fn one_second_either_side_of_a_utc_midnight() {
     let config = source(&[]);
-    // 9 days and 1 second old → 10 whole days rounded up → 11.
-    let d = decide(
-        &input(Duration::days(9) + Duration::seconds(1), Some(35), None),
-        &config,
-    );
-    assert_eq!(shortened(&d).0, 11);
-    // Exactly 9 days old → 9 + 1.
-    assert_eq!(
-        shortened(&decide(&input(Duration::days(9), Some(35), None), &config)).0,
-        10
-    );
-    // Clock skew (created in the future) counts as age 0.
-    assert_eq!(
-        shortened(&decide(
-            &input(Duration::hours(-3), Some(35), None),
-            &config
-        ))
-        .0,
-        7
-    );
+    let midnight = Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap();
+    // (created, now, expected)
+    let s = Duration::seconds(1);
+    let cases = [
+        // Created a second before midnight, looked at a second after: 2 s old, not a day.
+        (midnight - s, midnight + s, 7),
+        // Created at midnight, exactly 7 days later, and a second either side.
+        (midnight, midnight + Duration::days(7) - s, 8),
+        (midnight, midnight + Duration::days(7), 8),
+        (midnight, midnight + Duration::days(7) + s, 9),
+        // Created a second after midnight, 7 days later a second before midnight.
+        (midnight + s, midnight + Duration::days(7) - s, 8),
+        (midnight - s, midnight + Duration::days(7) + s, 9),
+    ];
+    for (c, now, expected) in cases {
+        let mut i = input(Duration::zero(), Some(35), None);
+        i.creation_date = c;
+        i.now = now;
+        let d = decide(&i, &config);
+        let (days, _) = shortened(&d);
+        assert_eq!(days, expected, "created {c}, now {now}");
+        let due = c + Duration::days(i64::from(days));
+        assert!(
+            due >= now + Duration::days(1),
+            "created {c}, now {now}: due {due}"
+        );
+    }
 }
 
 #[test]
@@ -97,69 +174,144 @@ fn never_lengthens() {
     }
     // Age pushes the target above the current value: keep.
     let d = decide(&input(Duration::days(20), Some(15), None), &config);
-    assert!(matches!(d, RetentionDecision::Keep { .. }), "{d}");
+    assert!(
+        keep_reason(&d).contains("DeleteAfterDays is already 15, not above the shortened value 21"),
+        "{d}"
+    );
 }
 
 #[test]
-fn never_cuts_below_what_the_copies_keep() {
-    // Copies keep 35 days (the default): an original promised longer, or forever, stays.
-    for current in [None, Some(36), Some(365)] {
-        let d = decide(&input(Duration::hours(1), current, None), &source(&[]));
-        let RetentionDecision::Keep { reason } = &d else {
-            panic!("{current:?} was shortened: {d}")
-        };
-        assert!(reason.contains("its copies only 35 days"), "{reason}");
+fn never_cuts_below_what_the_copies_really_keep() {
+    let config = source(&[]);
+    // (original, copy) → shortened?
+    let cases = [
+        (Some(35), Some(35), true),
+        (Some(35), Some(36), true),
+        (Some(35), None, true),
+        (None, None, true),
+        (Some(36), Some(35), false),
+        (Some(365), Some(35), false),
+        (None, Some(5000), false),
+    ];
+    for (original, copy_days, shortens) in cases {
+        let mut i = input(Duration::hours(1), original, None);
+        i.copies = vec![copy(Hop::ToBackupRegion, FRANKFURT, kept(copy_days))];
+        let d = decide(&i, &config);
+        assert_eq!(
+            matches!(d, RetentionDecision::Shorten { .. }),
+            shortens,
+            "original {original:?}, copy {copy_days:?}: {d}"
+        );
+        if !shortens {
+            assert!(
+                keep_reason(&d).contains("shortening it would cut the total retention"),
+                "{d}"
+            );
+        }
     }
-    // Exactly as long as the copies: the copies cover it.
+    // Every required copy counts: the local one kept only 10 days blocks it.
+    let mut i = input(Duration::hours(1), Some(35), None);
+    i.copies = vec![
+        copy(Hop::ToBackupRegion, FRANKFURT, kept(Some(35))),
+        copy(Hop::ToLocalRegion, LOCAL, kept(Some(10))),
+    ];
     assert_eq!(
-        shortened(&decide(
-            &input(Duration::hours(1), Some(35), None),
-            &source(&[])
-        )),
-        (7, None)
+        keep_reason(&decide(&i, &config)),
+        "the original is kept 35 days and its to-local-region copy (copy job j1) only 10 days; \
+         shortening it would cut the total retention"
     );
-    // Copies kept a year cover a 365-day original.
-    let long_copies = source(&[(vars::COPY_DELETE_AFTER_DAYS, "365")]);
-    assert_eq!(
-        shortened(&decide(
-            &input(Duration::hours(1), Some(365), None),
-            &long_copies
-        )),
-        (7, None)
-    );
+    // A copy that did not report its lifecycle vouches for nothing.
+    i.copies = vec![copy(
+        Hop::ToBackupRegion,
+        FRANKFURT,
+        CopyEvidence::Completed {
+            copy_job_id: "j7".into(),
+            lifecycle: None,
+        },
+    )];
+    assert!(keep_reason(&decide(&i, &config)).starts_with("copy job j7 (to-backup-region into"));
 }
 
 #[test]
-fn pending_cold_move_is_cancelled() {
-    let d = decide(
-        &input(Duration::hours(1), Some(365), Some(30)),
-        &source(&[(vars::COPY_DELETE_AFTER_DAYS, "400")]),
+fn every_required_copy_must_be_verified() {
+    let config = source(&[]);
+    let mut i = input(Duration::hours(1), Some(35), None);
+    i.copies = vec![
+        copy(Hop::ToBackupRegion, FRANKFURT, kept(Some(35))),
+        copy(
+            Hop::ToLocalRegion,
+            LOCAL,
+            CopyEvidence::Missing {
+                reason: "copy job j2 is RUNNING".into(),
+            },
+        ),
+    ];
+    assert_eq!(
+        keep_reason(&decide(&i, &config)),
+        format!(
+            "the to-local-region copy into {LOCAL} is not verified COMPLETED (copy job j2 is RUNNING); \
+             the original keeps its retention"
+        )
     );
-    assert_eq!(shortened(&d), (7, Some(ColdMove::Cancel)));
-    assert_eq!(ColdMove::Cancel.api_value(), -1);
+    i.copies.clear();
+    assert!(keep_reason(&decide(&i, &config)).contains("no offsite copy"));
 }
 
 #[test]
-fn cold_points_keep_cold_plus_90() {
-    let config = source(&[(vars::COPY_DELETE_AFTER_DAYS, "400")]);
-    let mut i = input(Duration::days(40), Some(365), Some(30));
-    i.storage_class = StorageClass::Cold;
-    assert_eq!(
-        shortened(&decide(&i, &config)),
-        (120, Some(ColdMove::After(30)))
-    );
-    // Warm but the move is due: treated as cold (it may move any moment).
-    i.storage_class = StorageClass::Warm;
-    assert_eq!(
-        shortened(&decide(&i, &config)),
-        (120, Some(ColdMove::After(30)))
-    );
+fn a_cold_setting_is_kept_and_bounds_the_shortening() {
+    let config = source(&[]);
+    // WARM with the move pending, due, or COLD: always at least cold + 90, both fields sent.
+    for (age, class) in [
+        (Duration::hours(1), StorageClass::Warm),
+        (
+            Duration::days(30) - Duration::seconds(1),
+            StorageClass::Warm,
+        ),
+        (Duration::days(30), StorageClass::Warm),
+        (
+            Duration::days(30) + Duration::seconds(1),
+            StorageClass::Warm,
+        ),
+        (Duration::days(40), StorageClass::Cold),
+    ] {
+        let mut i = input(age, Some(365), Some(30));
+        i.storage_class = class;
+        let d = decide(&i, &config);
+        assert_eq!(shortened(&d), (120, Some(30)), "age {age}, {class:?}");
+        let RetentionDecision::Shorten { reasons, .. } = &d else {
+            unreachable!()
+        };
+        assert!(
+            reasons.iter().any(|r| r.contains("30 + 90 = 120")),
+            "{reasons:?}"
+        );
+    }
     // Already at or below cold + 90: keep.
-    i.current.delete_after_days = Some(120);
+    let i = input(Duration::hours(1), Some(120), Some(30));
     assert!(matches!(
         decide(&i, &config),
         RetentionDecision::Keep { .. }
     ));
+    // Older than cold + 90 - 1 days: the age bound wins.
+    let i = input(Duration::days(130), Some(365), Some(30));
+    assert_eq!(shortened(&decide(&i, &config)), (131, Some(30)));
+    // A COLD point that reports no cold setting is left alone.
+    let mut i = input(Duration::days(40), Some(365), None);
+    i.storage_class = StorageClass::Cold;
+    assert!(keep_reason(&decide(&i, &config)).contains("reports no MoveToColdStorageAfterDays"));
+}
+
+#[test]
+fn archive_opt_in_is_resent() {
+    let mut i = input(Duration::hours(1), Some(35), None);
+    i.current.opt_in_to_archive = Some(true);
+    let RetentionDecision::Shorten {
+        opt_in_to_archive, ..
+    } = decide(&i, &source(&[]))
+    else {
+        panic!()
+    };
+    assert_eq!(opt_in_to_archive, Some(true));
 }
 
 #[test]
@@ -190,17 +342,17 @@ fn guards_keep() {
         ),
         (
             RetentionInput {
+                copied_from: Some("arn:aws:backup:eu-west-1:444444444444:backup-vault:v".into()),
+                ..base.clone()
+            },
+            "is a copy from arn:aws:backup:eu-west-1:444444444444:backup-vault:v, not an original",
+        ),
+        (
+            RetentionInput {
                 vault_locked: true,
                 ..base.clone()
             },
             "locked",
-        ),
-        (
-            RetentionInput {
-                copy_confirmed: false,
-                ..base.clone()
-            },
-            "not confirmed COMPLETED",
         ),
         (
             RetentionInput {
@@ -222,142 +374,235 @@ fn guards_keep() {
 fn decision_serializes_for_logs() {
     let d = decide(
         &input(Duration::hours(1), Some(365), Some(30)),
-        &source(&[(vars::COPY_DELETE_AFTER_DAYS, "400")]),
+        &source(&[]),
     );
     let json = serde_json::to_value(&d).unwrap();
     assert_eq!(json["decision"], "shorten");
-    assert_eq!(json["delete_after_days"], 7);
-    assert_eq!(json["move_to_cold_storage_after_days"], -1);
+    assert_eq!(json["delete_after_days"], 120);
+    assert_eq!(json["move_to_cold_storage_after_days"], 30);
 }
 
-/// Copies kept longer than any generated original, so the total-retention guard does not hide
-/// the other guards; `prop_never_cuts_below_the_copies` covers it.
-fn config_with(new_days: u32) -> StackConfig {
-    source(&[
-        (vars::NEW_DELETE_AFTER_DAYS, &new_days.to_string()),
-        (vars::COPY_DELETE_AFTER_DAYS, "5000"),
-    ])
+// ---- properties ----------------------------------------------------------------------------
+
+const DAY: i64 = 86_400;
+
+/// Seconds near the boundaries the rules care about, or anywhere.
+fn age_secs(new_days: u32, cold: Option<u32>) -> BoxedStrategy<i64> {
+    let around = |days: i64| (-1i64..=1).prop_map(move |d| days * DAY + d);
+    let mut choices: Vec<(u32, BoxedStrategy<i64>)> = vec![
+        (3, (-DAY..(400 * DAY)).boxed()),
+        (2, (0i64..60).prop_flat_map(around).boxed()),
+        (2, around(i64::from(new_days)).boxed()),
+        (1, around(i64::from(new_days) - 1).boxed()),
+    ];
+    if let Some(c) = cold {
+        choices.push((2, around(i64::from(c)).boxed()));
+        choices.push((1, around(i64::from(c) + 90).boxed()));
+    }
+    proptest::strategy::Union::new_weighted(choices).boxed()
 }
 
-fn arb_input() -> impl Strategy<Value = RetentionInput> {
-    (
-        -86_400i64..(400 * 86_400),
-        proptest::option::of(1u32..2_000),
-        proptest::option::of(0u32..400),
-        prop_oneof![
-            Just(StorageClass::Warm),
-            Just(StorageClass::Cold),
-            Just(StorageClass::Deleted)
-        ],
-        any::<bool>(),
-        any::<bool>(),
-        prop_oneof![
-            Just(Role::Source),
-            Just(Role::Backup),
-            Just(Role::PreProd),
-            Just(Role::Management)
-        ],
-        any::<bool>(),
-    )
+/// Creation times at, or a second either side of, a UTC midnight, or any second of the day.
+fn creation() -> impl Strategy<Value = DateTime<Utc>> {
+    let midnight = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+    prop_oneof![
+        2 => (-1i64..=1).prop_map(move |s| midnight + Duration::seconds(s)),
+        1 => (0i64..DAY).prop_map(move |s| midnight + Duration::seconds(s)),
+    ]
+}
+
+fn lifecycle() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![
+        1 => Just(None),
+        4 => (1u32..2_000).prop_map(Some),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    new_days: u32,
+    input: RetentionInput,
+}
+
+impl Case {
+    fn config(&self) -> StackConfig {
+        source(&[(vars::NEW_DELETE_AFTER_DAYS, &self.new_days.to_string())])
+    }
+}
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (1u32..60, proptest::option::of(0u32..400))
+        .prop_flat_map(|(new_days, cold)| {
+            (
+                Just(new_days),
+                Just(cold),
+                age_secs(new_days, cold),
+                creation(),
+                lifecycle(),
+                prop_oneof![
+                    4 => Just(StorageClass::Warm),
+                    2 => Just(StorageClass::Cold),
+                    1 => Just(StorageClass::Deleted)
+                ],
+                proptest::bool::weighted(0.1),
+                proptest::bool::weighted(0.1),
+                prop_oneof![
+                    6 => Just(Role::Source),
+                    1 => Just(Role::Backup),
+                    1 => Just(Role::PreProd),
+                    1 => Just(Role::Management)
+                ],
+                proptest::bool::weighted(0.1),
+                prop_oneof![4 => lifecycle(), 1 => Just(Some(5_000))],
+                proptest::bool::weighted(0.1),
+            )
+        })
         .prop_map(
-            |(age_secs, delete, cold, storage_class, continuous, locked, role, confirmed)| {
-                RetentionInput {
-                    now: created() + Duration::seconds(age_secs),
-                    creation_date: created(),
-                    current: CurrentLifecycle {
-                        delete_after_days: delete,
-                        move_to_cold_storage_after_days: cold,
+            |(
+                new_days,
+                cold,
+                age,
+                creation_date,
+                delete,
+                storage_class,
+                continuous,
+                locked,
+                role,
+                copied,
+                copy_days,
+                copy_missing,
+            )| {
+                let evidence = if copy_missing {
+                    CopyEvidence::Missing {
+                        reason: "no copy job".into(),
+                    }
+                } else {
+                    kept(copy_days)
+                };
+                Case {
+                    new_days,
+                    input: RetentionInput {
+                        now: creation_date + Duration::seconds(age),
+                        creation_date,
+                        current: CurrentLifecycle {
+                            delete_after_days: delete,
+                            move_to_cold_storage_after_days: cold,
+                            opt_in_to_archive: None,
+                        },
+                        storage_class,
+                        is_continuous: continuous,
+                        vault_locked: locked,
+                        role,
+                        copied_from: copied.then(|| {
+                            "arn:aws:backup:eu-west-1:444444444444:backup-vault:v".to_owned()
+                        }),
+                        copies: vec![copy(Hop::ToBackupRegion, FRANKFURT, evidence)],
                     },
-                    storage_class,
-                    is_continuous: continuous,
-                    vault_locked: locked,
-                    role,
-                    copy_confirmed: confirmed,
                 }
             },
         )
 }
 
+fn floor_to_utc_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::days(1)).unwrap()
+}
+
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
     #[test]
-    fn prop_never_lengthens(i in arb_input(), new_days in 1u32..60) {
+    fn prop_never_lengthens(c in arb_case()) {
         if let (RetentionDecision::Shorten { delete_after_days, .. }, Some(current)) =
-            (decide(&i, &config_with(new_days)), i.current.delete_after_days)
+            (decide(&c.input, &c.config()), c.input.current.delete_after_days)
         {
             prop_assert!(delete_after_days < current);
         }
     }
 
     #[test]
-    fn prop_never_below_age_plus_one(i in arb_input(), new_days in 1u32..60) {
-        if let RetentionDecision::Shorten { delete_after_days, .. } = decide(&i, &config_with(new_days)) {
+    fn prop_never_due_at_once(c in arb_case()) {
+        let i = &c.input;
+        if let RetentionDecision::Shorten { delete_after_days, .. } = decide(i, &c.config()) {
             let age = age_in_days_rounded_up(i.now, i.creation_date);
             prop_assert!(u64::from(delete_after_days) > age, "at least age + 1");
-            // The point is never due at the moment of the change (nor within the next day).
+            // Deleted at creation + days (what AWS computes): at least a day from now.
             let due = i.creation_date + Duration::days(i64::from(delete_after_days));
-            prop_assert!(due >= i.now + Duration::days(1));
+            prop_assert!(due >= i.now + Duration::days(1), "due {} at {}", due, i.now);
+            // Even if AWS counted whole UTC days (deleting at the midnight before), never due now.
+            prop_assert!(floor_to_utc_midnight(due) > i.now, "due {} at {}", due, i.now);
         }
     }
 
     #[test]
-    fn prop_never_below_cold_plus_90_when_cold(i in arb_input(), new_days in 1u32..60) {
+    fn prop_never_below_cold_plus_90(c in arb_case()) {
         if let RetentionDecision::Shorten { delete_after_days, move_to_cold_storage_after_days, .. } =
-            decide(&i, &config_with(new_days))
+            decide(&c.input, &c.config())
         {
-            if let Some(cold) = i.current.move_to_cold_storage_after_days {
-                if i.storage_class == StorageClass::Cold {
-                    prop_assert_eq!(move_to_cold_storage_after_days, Some(ColdMove::After(cold)));
-                }
-                match move_to_cold_storage_after_days {
-                    Some(ColdMove::After(c)) => prop_assert!(u64::from(delete_after_days) >= u64::from(c) + 90),
-                    Some(ColdMove::Cancel) => prop_assert!(i.storage_class == StorageClass::Warm),
-                    None => prop_assert!(false, "cold setting dropped silently"),
-                }
+            // The cold setting is always sent back unchanged, never cancelled.
+            prop_assert_eq!(move_to_cold_storage_after_days, c.input.current.move_to_cold_storage_after_days);
+            if let Some(cold) = move_to_cold_storage_after_days {
+                prop_assert!(u64::from(delete_after_days) >= u64::from(cold) + 90);
             } else {
-                prop_assert_eq!(move_to_cold_storage_after_days, None);
+                prop_assert!(c.input.storage_class != StorageClass::Cold);
             }
         }
     }
 
     #[test]
-    fn prop_guards_keep(i in arb_input(), new_days in 1u32..60) {
-        let d = decide(&i, &config_with(new_days));
-        if i.vault_locked || i.is_continuous || !i.copy_confirmed || i.role != Role::Source
-            || i.storage_class == StorageClass::Deleted
+    fn prop_guards_keep(c in arb_case()) {
+        let i = &c.input;
+        let d = decide(i, &c.config());
+        if i.vault_locked || i.is_continuous || i.role != Role::Source
+            || i.storage_class == StorageClass::Deleted || i.copied_from.is_some()
+            || i.copies.iter().any(|c| matches!(c.evidence, CopyEvidence::Missing { .. }))
         {
             prop_assert!(matches!(d, RetentionDecision::Keep { .. }), "{}", d);
         }
     }
 
     #[test]
-    fn prop_never_cuts_below_the_copies(i in arb_input(), copies in 1u32..600) {
-        let config = source(&[(vars::COPY_DELETE_AFTER_DAYS, &copies.to_string())]);
-        if let RetentionDecision::Shorten { .. } = decide(&i, &config) {
-            let current = i.current.delete_after_days;
-            prop_assert!(current.is_some_and(|c| c <= copies), "{:?} > copies {}", current, copies);
+    fn prop_never_cuts_below_the_copies(c in arb_case()) {
+        if let RetentionDecision::Shorten { .. } = decide(&c.input, &c.config()) {
+            let original = c.input.current.delete_after_days;
+            for copy in &c.input.copies {
+                let CopyEvidence::Completed { lifecycle: Some(l), .. } = &copy.evidence else {
+                    return Err(TestCaseError::fail("shortened without a verified copy"));
+                };
+                match (original, l.delete_after_days) {
+                    (_, None) => {}
+                    (Some(o), Some(k)) => prop_assert!(k >= o, "copy {} < original {}", k, o),
+                    (None, Some(k)) => prop_assert!(false, "original forever, copy {}", k),
+                }
+            }
         }
     }
 
     #[test]
-    fn prop_deterministic(i in arb_input(), new_days in 1u32..60) {
-        let config = config_with(new_days);
-        prop_assert_eq!(decide(&i, &config), decide(&i.clone(), &config));
+    fn prop_deterministic(c in arb_case()) {
+        let config = c.config();
+        prop_assert_eq!(decide(&c.input, &config), decide(&c.input.clone(), &config));
     }
 
     #[test]
-    fn prop_at_least_new_days_unless_current_lower(i in arb_input(), new_days in 1u32..60) {
-        match decide(&i, &config_with(new_days)) {
-            RetentionDecision::Shorten { delete_after_days, .. } => prop_assert!(delete_after_days >= new_days),
-            RetentionDecision::Keep { .. } => {}
-        }
-        // When every guard passes and the current value is above every floor, it shortens.
-        let eligible = RetentionInput {
-            role: Role::Source, vault_locked: false, is_continuous: false, copy_confirmed: true,
+    fn prop_exactly_the_bound(c in arb_case()) {
+        // When every guard passes, the new value is exactly the largest bound, below the current.
+        let i = RetentionInput {
+            role: Role::Source, vault_locked: false, is_continuous: false, copied_from: None,
             storage_class: StorageClass::Warm,
-            current: CurrentLifecycle { delete_after_days: Some(5_000), move_to_cold_storage_after_days: None },
-            ..i
+            current: CurrentLifecycle { delete_after_days: Some(4_000), ..c.input.current },
+            copies: vec![copy(Hop::ToBackupRegion, FRANKFURT, kept(None))],
+            ..c.input.clone()
         };
-        let is_shorten = matches!(decide(&eligible, &config_with(new_days)), RetentionDecision::Shorten { .. });
-        prop_assert!(is_shorten);
+        let age = age_in_days_rounded_up(i.now, i.creation_date);
+        let mut bound = u64::from(c.new_days).max(age + 1);
+        if let Some(cold) = i.current.move_to_cold_storage_after_days {
+            bound = bound.max(u64::from(cold) + 90);
+        }
+        match decide(&i, &c.config()) {
+            RetentionDecision::Shorten { delete_after_days, .. } => {
+                prop_assert_eq!(u64::from(delete_after_days), bound)
+            }
+            RetentionDecision::Keep { reason } => prop_assert!(bound >= 4_000, "{}", reason),
+        }
     }
 }

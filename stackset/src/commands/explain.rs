@@ -124,8 +124,10 @@ pub fn run(args: &ExplainArgs) -> Result<ExplainReport, CliError> {
         .ok_or_else(|| usage("the event has no `region`; pass --region".into()))?;
 
     let config = stack_config(args, &account, &region)?;
+    // Without AWS: no earlier copy jobs, the point is an original (the core's assumption).
     let facts = |tags: Option<BTreeMap<String, String>>| Facts {
         resource_tags: tags,
+        ..Facts::without_aws(&parsed, &config)
     };
     let decide_with = |facts: &Facts| {
         decide(&parsed, &config, facts).map_err(|e| usage(format!("cannot decide: {e}")))

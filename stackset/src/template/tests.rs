@@ -1406,7 +1406,7 @@ fn misconfiguration_is_refused_before_anything_is_deployed() {
                 ("CopyDeleteAfterDays", "119")
             ]
         )
-        .contains("at least CROSSVAULT_COPY_COLD_AFTER_DAYS + 90 = 120")
+        .contains("at least CopyMoveToColdStorageAfterDays + 90 = 30 + 90 = 120")
     );
     assert!(
         config_of(&eval(
