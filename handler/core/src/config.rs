@@ -215,6 +215,9 @@ pub struct StackConfig {
     /// `crossvault explain`, which evaluates the stack of the event's own region).
     #[serde(default)]
     pub region: Option<Region>,
+    /// The pre-prod refresh (`CROSSVAULT_RESTORE_*`) and the Slack webhook's parameter.
+    #[serde(default)]
+    pub restore: crate::restore::RestoreSettings,
 }
 
 impl StackConfig {
@@ -274,6 +277,7 @@ impl StackConfig {
             })?,
             verify_role_arn: r.optional(vars::VERIFY_ROLE_ARN, iam_role_arn)?,
             region: None,
+            restore: crate::restore::RestoreSettings::from_env(env)?,
         };
         config.validate()?;
         Ok(config)
@@ -346,6 +350,9 @@ impl StackConfig {
                     self.role
                 ),
             });
+        }
+        if self.role == Role::PreProd {
+            self.restore.validate_for_preprod()?;
         }
         self.validate_deployment()
     }
@@ -440,12 +447,12 @@ impl StackConfig {
     }
 }
 
-struct Reader<'a> {
-    env: &'a BTreeMap<String, String>,
+pub(crate) struct Reader<'a> {
+    pub(crate) env: &'a BTreeMap<String, String>,
 }
 
 impl Reader<'_> {
-    fn raw(&self, var: &'static str) -> Option<&str> {
+    pub(crate) fn raw(&self, var: &'static str) -> Option<&str> {
         self.env
             .get(var)
             .map(|v| v.trim())
@@ -464,7 +471,7 @@ impl Reader<'_> {
         })
     }
 
-    fn required<T>(
+    pub(crate) fn required<T>(
         &self,
         var: &'static str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -473,7 +480,7 @@ impl Reader<'_> {
         Self::parse(var, value, parse)
     }
 
-    fn optional<T>(
+    pub(crate) fn optional<T>(
         &self,
         var: &'static str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -483,7 +490,7 @@ impl Reader<'_> {
             .transpose()
     }
 
-    fn or<T>(
+    pub(crate) fn or<T>(
         &self,
         var: &'static str,
         default: T,
@@ -492,7 +499,7 @@ impl Reader<'_> {
         Ok(self.optional(var, parse)?.unwrap_or(default))
     }
 
-    fn list<T>(
+    pub(crate) fn list<T>(
         &self,
         var: &'static str,
         parse: impl Fn(&str) -> Result<T, String>,
@@ -522,17 +529,17 @@ where
     value.parse::<T>().map_err(|e| e.expected.to_owned())
 }
 
-fn text(value: &str) -> Result<String, String> {
+pub(crate) fn text(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-fn days(value: &str) -> Result<u32, String> {
+pub(crate) fn days(value: &str) -> Result<u32, String> {
     value
         .parse::<u32>()
         .map_err(|_| "a whole number of days".to_owned())
 }
 
-fn boolean(value: &str) -> Result<bool, String> {
+pub(crate) fn boolean(value: &str) -> Result<bool, String> {
     if value.eq_ignore_ascii_case("true") {
         Ok(true)
     } else if value.eq_ignore_ascii_case("false") {
@@ -542,7 +549,7 @@ fn boolean(value: &str) -> Result<bool, String> {
     }
 }
 
-fn iam_role_arn(value: &str) -> Result<String, String> {
+pub(crate) fn iam_role_arn(value: &str) -> Result<String, String> {
     let parts: Vec<&str> = value.splitn(6, ':').collect();
     let ok = parts.len() == 6
         && parts[0] == "arn"

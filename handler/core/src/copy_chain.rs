@@ -438,6 +438,7 @@ fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
         recovery_point: request
             .recovery_point
             .filter(|_| facts.recovery_point.is_none()),
+        restore: Default::default(),
     };
     if missing.is_empty() {
         Ok(())
@@ -820,7 +821,10 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
         BackupEvent::BackupJob(e) => e.recovery_point_arn.clone(),
         BackupEvent::CopyJob(e) => e.source_recovery_point_arn.clone(),
         BackupEvent::RecoveryPoint(e) => Some(e.recovery_point_arn.clone()),
-        BackupEvent::RestoreJob(_) | BackupEvent::Other { .. } => None,
+        BackupEvent::RestoreJob(_)
+        | BackupEvent::Automation(_)
+        | BackupEvent::RdsInstance(_)
+        | BackupEvent::Other { .. } => None,
     };
     let mut jobs = Vec::new();
     if let BackupEvent::CopyJob(e) = event
@@ -874,5 +878,6 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
         resource_tags: None,
         copy_jobs: Some(jobs),
         recovery_point,
+        restore: crate::restore::assumed_without_aws(event, config),
     }
 }

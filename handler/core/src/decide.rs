@@ -4,10 +4,10 @@ use serde_json::Value;
 
 use crate::config::{Role, StackConfig};
 use crate::copy_chain;
-use crate::event::{BackupEvent, EventError, EventMeta, RestoreJobEvent};
+use crate::event::{BackupEvent, EventError, EventMeta};
 use crate::facts::{FactRequest, Facts};
-use crate::notify;
 use crate::plan::Plan;
+use crate::restore;
 
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,9 +41,20 @@ pub const EVENT_SOURCE: &str = "aws.backup";
 /// Why an event is not this stack's to act on, if it is not: crossvault acts only on AWS
 /// Backup's own events (`source` `aws.backup`) emitted in its own account and region.
 pub fn not_ours(meta: &EventMeta, config: &StackConfig) -> Option<String> {
-    if meta.source != EVENT_SOURCE {
+    not_from(meta, config, EVENT_SOURCE)
+}
+
+/// [`not_ours`] for an event AWS emits with `source` `expected` (the pre-prod refresh's SSM
+/// and RDS events).
+pub fn not_from(meta: &EventMeta, config: &StackConfig, expected: &str) -> Option<String> {
+    if meta.source != expected {
+        let whose = if expected == EVENT_SOURCE {
+            "AWS Backup's own events".to_owned()
+        } else {
+            format!("{expected}'s own events of this type")
+        };
         return Some(format!(
-            "event source {:?} is not {EVENT_SOURCE:?}: crossvault acts only on AWS Backup's own events",
+            "event source {:?} is not {expected:?}: crossvault acts only on {whose}",
             meta.source
         ));
     }
@@ -71,14 +82,22 @@ pub fn decide(
     config: &StackConfig,
     facts: &Facts,
 ) -> Result<Plan, DecideError> {
-    if let Some(reason) = event.meta().and_then(|meta| not_ours(meta, config)) {
+    if let Some(reason) = event
+        .meta()
+        .and_then(|meta| not_from(meta, config, event.expected_source()))
+    {
         return Ok(Plan::ignore(format!("{}: {reason}", event.detail_type())));
     }
     match event {
         BackupEvent::BackupJob(e) => copy_chain::backup_job(e, config, facts),
         BackupEvent::CopyJob(e) => copy_chain::copy_job(e, config, facts),
+        BackupEvent::RecoveryPoint(e) if config.role == Role::PreProd => {
+            restore::arrival_event(e, config, facts)
+        }
         BackupEvent::RecoveryPoint(e) => copy_chain::recovery_point(e, config, facts),
-        BackupEvent::RestoreJob(e) => Ok(restore_job(e, config)),
+        BackupEvent::RestoreJob(e) => restore::restore_job(e, config, facts),
+        BackupEvent::Automation(e) => restore::automation(e, config, facts),
+        BackupEvent::RdsInstance(e) => restore::rds_instance(e, config, facts),
         BackupEvent::Other { detail_type } => Ok(Plan::ignore(format!(
             "event type {detail_type:?} needs no action from crossvault"
         ))),
@@ -97,21 +116,4 @@ pub fn decide_json(
 /// [`facts_needed`] for a raw EventBridge event.
 pub fn facts_needed_json(event: &Value, config: &StackConfig) -> Result<FactRequest, DecideError> {
     Ok(facts_needed(&BackupEvent::from_value(event)?, config))
-}
-
-/// Restore jobs are reported in pre-prod accounts (the pre-prod restore's result goes to SNS).
-fn restore_job(e: &RestoreJobEvent, config: &StackConfig) -> Plan {
-    if config.role != Role::PreProd {
-        return Plan::ignore(format!(
-            "restore job {} in a {} account: crossvault reports only pre-prod restores",
-            e.restore_job_id, config.role
-        ));
-    }
-    if e.status.is_in_progress() {
-        return Plan::ignore(format!(
-            "restore job {} is {}; reported when it finishes",
-            e.restore_job_id, e.status
-        ));
-    }
-    Plan::single(notify::restore_job_finished(e))
 }

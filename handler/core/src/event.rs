@@ -320,6 +320,11 @@ pub struct RestoreJobEvent {
     pub status_message: Option<String>,
     /// `detail.completionDate`
     pub completion_date: Option<DateTime<Utc>>,
+    /// `detail.creationDate`
+    pub creation_date: Option<DateTime<Utc>>,
+    /// `detail.iamRoleArn`: the role the restore ran as (crossvault's restore role for its
+    /// own restores).
+    pub iam_role_arn: Option<String>,
 }
 
 /// An AWS Backup event, by `detail-type`.
@@ -334,6 +339,10 @@ pub enum BackupEvent {
     RecoveryPoint(RecoveryPointEvent),
     /// `Restore Job State Change`
     RestoreJob(RestoreJobEvent),
+    /// The pre-prod masking hook's completion (`aws.ssm`).
+    Automation(crate::restore::events::AutomationEvent),
+    /// A new RDS DB instance (`aws.rds`): a restore that became usable.
+    RdsInstance(crate::restore::events::RdsInstanceEvent),
     /// Any other detail-type (not parsed further).
     Other {
         /// `detail-type`
@@ -348,12 +357,17 @@ impl BackupEvent {
             .as_object()
             .ok_or_else(|| EventError::new("(event)", "expected a JSON object"))?;
         let detail_type = req_str(root, "", "detail-type")?;
+        use crate::restore::events::{
+            self as restore_events, AUTOMATION_STATUS_CHANGE, RDS_INSTANCE_EVENT,
+        };
         let known = matches!(
             detail_type,
             "Backup Job State Change"
                 | "Copy Job State Change"
                 | "Recovery Point State Change"
                 | "Restore Job State Change"
+                | AUTOMATION_STATUS_CHANGE
+                | RDS_INSTANCE_EVENT
         );
         if !known {
             return Ok(BackupEvent::Other {
@@ -367,6 +381,12 @@ impl BackupEvent {
             .ok_or_else(|| EventError::new("detail", "expected an object"))?;
         let d = Detail { map: detail };
         Ok(match detail_type {
+            AUTOMATION_STATUS_CHANGE => {
+                BackupEvent::Automation(restore_events::automation(meta, detail)?)
+            }
+            RDS_INSTANCE_EVENT => {
+                BackupEvent::RdsInstance(restore_events::rds_instance(meta, detail)?)
+            }
             "Backup Job State Change" => BackupEvent::BackupJob(BackupJobEvent {
                 backup_job_id: d.req_str("backupJobId")?.to_owned(),
                 state: d.status()?,
@@ -460,6 +480,8 @@ impl BackupEvent {
                 created_resource_arn: d.opt_str("createdResourceArn")?,
                 status_message: d.opt_str("statusMessage")?,
                 completion_date: d.opt_date("completionDate")?,
+                creation_date: d.opt_date("creationDate")?,
+                iam_role_arn: d.opt_str("iamRoleArn")?,
                 meta,
             }),
         })
@@ -472,7 +494,18 @@ impl BackupEvent {
             BackupEvent::CopyJob(e) => Some(&e.meta),
             BackupEvent::RecoveryPoint(e) => Some(&e.meta),
             BackupEvent::RestoreJob(e) => Some(&e.meta),
+            BackupEvent::Automation(e) => Some(&e.meta),
+            BackupEvent::RdsInstance(e) => Some(&e.meta),
             BackupEvent::Other { .. } => None,
+        }
+    }
+
+    /// The `source` AWS emits this kind of event with.
+    pub fn expected_source(&self) -> &'static str {
+        match self {
+            BackupEvent::Automation(_) => crate::restore::events::SSM_SOURCE,
+            BackupEvent::RdsInstance(_) => crate::restore::events::RDS_SOURCE,
+            _ => "aws.backup",
         }
     }
 

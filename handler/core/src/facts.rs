@@ -19,6 +19,7 @@ use crate::config::StackConfig;
 use crate::copy_jobs::ListedCopyJob;
 use crate::event::{BackupEvent, Status, StorageClass};
 use crate::ids::VaultName;
+use crate::restore::{RestoreFacts, RestoreRequest};
 use crate::retention::CurrentLifecycle;
 
 /// A recovery point as `DescribeRecoveryPoint` or `ListRecoveryPointsByBackupVault` reports
@@ -46,6 +47,9 @@ pub struct RecoveryPointFacts {
     pub lifecycle: CurrentLifecycle,
     /// `EncryptionKeyArn`
     pub encryption_key_arn: Option<String>,
+    /// `BackupSizeInBytes` (a pre-prod restore refuses points over `RestoreMaxSizeGiB`)
+    #[serde(default)]
+    pub backup_size_in_bytes: Option<u64>,
 }
 
 impl RecoveryPointFacts {
@@ -62,6 +66,7 @@ impl RecoveryPointFacts {
             storage_class: None,
             lifecycle: CurrentLifecycle::default(),
             encryption_key_arn: None,
+            backup_size_in_bytes: None,
         }
     }
 
@@ -96,6 +101,9 @@ pub struct Facts {
     /// The point of [`FactRequest::recovery_point`] (`None` = not described).
     #[serde(default)]
     pub recovery_point: Option<RecoveryPointFacts>,
+    /// What a pre-prod refresh asked for ([`FactRequest::restore`]).
+    #[serde(default)]
+    pub restore: RestoreFacts,
 }
 
 impl Facts {
@@ -152,6 +160,7 @@ impl Facts {
         if other.recovery_point.is_some() {
             self.recovery_point = other.recovery_point;
         }
+        self.restore.merge(other.restore);
     }
 }
 
@@ -169,6 +178,10 @@ pub struct FactRequest {
     /// Describe this recovery point (is it an original; its key).
     #[serde(default)]
     pub recovery_point: Option<RecoveryPointRef>,
+    /// What a pre-prod refresh needs (restore metadata, restore jobs, restored resources, the
+    /// masking hook's execution).
+    #[serde(default)]
+    pub restore: Box<RestoreRequest>,
 }
 
 impl FactRequest {
@@ -177,6 +190,7 @@ impl FactRequest {
         self.resource_tags_of.is_none()
             && self.copy_jobs_of.is_none()
             && self.recovery_point.is_none()
+            && self.restore.is_empty()
     }
 }
 
@@ -194,6 +208,9 @@ impl fmt::Display for FactRequest {
         }
         if let Some(arn) = &self.resource_tags_of {
             parts.push(format!("the tags of {arn}"));
+        }
+        if !self.restore.is_empty() {
+            parts.push(self.restore.to_string());
         }
         if parts.is_empty() {
             f.write_str("nothing")

@@ -45,6 +45,7 @@
 //! | the new retention of originals | [`retention`] |
 //! | notification texts | [`notify`] |
 //! | the reconciler | [`reconcile`] |
+//! | the pre-prod refresh (restore, mask, promote, clean up) | [`restore`] |
 //! | the entry point | [`decide()`] |
 
 #![warn(missing_docs)]
@@ -61,6 +62,7 @@ pub mod ids;
 pub mod notify;
 pub mod plan;
 pub mod reconcile;
+pub mod restore;
 pub mod retention;
 pub mod verify;
 

@@ -1,9 +1,17 @@
-//! The texts of notifications (SNS subject and message) for failed jobs and pre-prod restores.
-//! Subjects stay under SNS's 100-character limit; messages name the job, the resource, the
-//! vaults and AWS's `statusMessage`.
+//! The texts of notifications (SNS subject and message, posted to Slack as they are) for
+//! failed jobs and the pre-prod refresh. Subjects stay under SNS's 100-character limit;
+//! messages name the job, the resource, the accounts, how long it took, the outcome, AWS's
+//! `statusMessage` and a console link.
 
+use chrono::{DateTime, Utc};
+
+use crate::config::StackConfig;
 use crate::event::{BackupJobEvent, CopyJobEvent, RestoreJobEvent};
+use crate::ids::Region;
 use crate::plan::{Action, Hop};
+use crate::restore::action::DnsChange;
+use crate::restore::hook::HookExecution;
+use crate::restore::resource::{self, Provenance, RestoredKind, RestoredResource, Stage};
 
 /// SNS subjects may be at most 100 characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;
@@ -25,6 +33,51 @@ fn line(out: &mut String, label: &str, value: Option<&str>) {
     out.push('\n');
 }
 
+/// `to - from`, readably ("42 s", "17 min", "2 h 05 min"); `None` without both ends.
+pub fn duration(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<String> {
+    let secs = (to? - from?).num_seconds().max(0);
+    Some(if secs < 60 {
+        format!("{secs} s")
+    } else if secs < 3600 {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {:02} min", secs / 3600, (secs % 3600) / 60)
+    })
+}
+
+fn console(region: &str, fragment: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/{fragment}")
+}
+
+/// The AWS Backup console page of a job (`kind`: backup, copy, restore).
+pub fn job_console(region: &Region, kind: &str, job_id: &str) -> String {
+    console(
+        region.as_str(),
+        &format!("backup/home?region={region}#/jobs/{kind}/details/{job_id}"),
+    )
+}
+
+/// The console page of a restored resource.
+pub fn resource_console(r: &RestoredResource) -> String {
+    let region = r.arn.split(':').nth(3).unwrap_or_default();
+    let id = &r.identifier;
+    console(
+        region,
+        &match r.kind {
+            RestoredKind::RdsInstance => {
+                format!("rds/home?region={region}#database:id={id};is-cluster=false")
+            }
+            RestoredKind::AuroraCluster => {
+                format!("rds/home?region={region}#database:id={id};is-cluster=true")
+            }
+            RestoredKind::DynamoDbTable => {
+                format!("dynamodbv2/home?region={region}#table?name={id}")
+            }
+            RestoredKind::EfsFileSystem => format!("efs/home?region={region}#/file-systems/{id}"),
+        },
+    )
+}
+
 /// A backup job in the managed vault ended FAILED, ABORTED or EXPIRED.
 pub fn backup_job_failed(e: &BackupJobEvent) -> Action {
     let mut message = format!(
@@ -35,6 +88,16 @@ pub fn backup_job_failed(e: &BackupJobEvent) -> Action {
     line(&mut message, "Resource type", e.resource_type.as_deref());
     line(&mut message, "Vault", Some(&e.backup_vault_arn.to_string()));
     line(&mut message, "Status message", e.status_message.as_deref());
+    line(
+        &mut message,
+        "Duration",
+        duration(e.creation_date, e.completion_date.or(e.meta.time)).as_deref(),
+    );
+    line(
+        &mut message,
+        "Console",
+        Some(&job_console(&e.meta.region, "backup", &e.backup_job_id)),
+    );
     message.push_str("No copy is made for this backup; the resource has no new recovery point.");
     Action::Notify {
         subject: subject(format!(
@@ -128,6 +191,18 @@ fn copy_job_lines(e: &CopyJobEvent, hop: Option<Hop>) -> String {
     );
     line(&mut message, "Hop", hop.map(|h| h.to_string()).as_deref());
     line(&mut message, "Status message", e.status_message.as_deref());
+    line(
+        &mut message,
+        "Duration",
+        duration(e.creation_date, e.completion_date.or(e.meta.time)).as_deref(),
+    );
+    if let Some(id) = &e.copy_job_id {
+        line(
+            &mut message,
+            "Console",
+            Some(&job_console(&e.meta.region, "copy", id)),
+        );
+    }
     message
 }
 
@@ -260,6 +335,329 @@ pub fn restore_job_finished(e: &RestoreJobEvent) -> Action {
         subject: subject(format!(
             "crossvault: pre-prod restore {} in {} {}",
             e.status, e.meta.account, e.meta.region
+        )),
+        message,
+    }
+}
+
+fn accounts_line(message: &mut String, source_account: &str, preprod_account: &str) {
+    line(
+        message,
+        "Accounts",
+        Some(&format!(
+            "production {source_account} -> pre-prod {preprod_account}"
+        )),
+    );
+}
+
+fn source_account_of(arn: &str) -> String {
+    arn.split(':').nth(4).unwrap_or_default().to_owned()
+}
+
+/// A restore crossvault would start cannot start (no subnet group, over the size limit ...).
+pub fn restore_cannot_start(
+    config: &StackConfig,
+    region: &Region,
+    recovery_point: &str,
+    source_resource: &str,
+    reason: &str,
+) -> Action {
+    let mut message =
+        format!("crossvault did not start the pre-prod restore of {source_resource}: {reason}.\n");
+    accounts_line(
+        &mut message,
+        &source_account_of(source_resource),
+        config.account_id.as_str(),
+    );
+    line(&mut message, "Recovery point", Some(recovery_point));
+    line(
+        &mut message,
+        "Outcome",
+        Some("not started; the pre-prod restore in place (if any) stays"),
+    );
+    line(
+        &mut message,
+        "Console",
+        Some(&console(
+            region.as_str(),
+            &format!(
+                "backup/home?region={region}#/backupvaults/details/{}",
+                config.preprod_vault_name
+            ),
+        )),
+    );
+    message.push_str("Fix the parameter; the next arrival (or the reconciler, within ReconcileLookbackHours) restores it.");
+    Action::Notify {
+        subject: subject(format!(
+            "crossvault: pre-prod restore not started in {} {region}",
+            config.account_id
+        )),
+        message,
+    }
+}
+
+/// A restore job crossvault started ended FAILED or ABORTED.
+pub fn restore_failed(e: &RestoreJobEvent) -> Action {
+    let mut message = format!(
+        "crossvault's pre-prod restore job {} ended {} in account {}, region {}.\n",
+        e.restore_job_id, e.status, e.meta.account, e.meta.region
+    );
+    if let Some(source) = e.source_resource_arn.as_deref() {
+        accounts_line(
+            &mut message,
+            &source_account_of(source),
+            e.meta.account.as_str(),
+        );
+    }
+    line(
+        &mut message,
+        "Original resource",
+        e.source_resource_arn.as_deref(),
+    );
+    line(
+        &mut message,
+        "Restored from",
+        e.recovery_point_arn.as_deref(),
+    );
+    line(&mut message, "Status message", e.status_message.as_deref());
+    line(
+        &mut message,
+        "Duration",
+        duration(e.creation_date, e.completion_date.or(e.meta.time)).as_deref(),
+    );
+    line(
+        &mut message,
+        "Console",
+        Some(&job_console(&e.meta.region, "restore", &e.restore_job_id)),
+    );
+    message.push_str(&format!(
+        "Outcome: the pre-prod restore in place (if any) stays at the stable address. The reconciler \
+         starts a new restore job under a new name while attempts remain ({} per recovery point).",
+        crate::restore::settings::RESTORE_MAX_ATTEMPTS
+    ));
+    Action::Notify {
+        subject: subject(format!(
+            "crossvault: pre-prod restore {} in {} {}",
+            e.status, e.meta.account, e.meta.region
+        )),
+        message,
+    }
+}
+
+/// A restore crossvault started completed (its resource exists; masking comes next).
+pub fn restore_completed(
+    config: &StackConfig,
+    e: &RestoreJobEvent,
+    restored: &RestoredResource,
+) -> Action {
+    let source = e.source_resource_arn.as_deref().unwrap_or_default();
+    let mut message = format!(
+        "crossvault restored {source} into pre-prod as {} {}.\n",
+        restored.kind, restored.identifier
+    );
+    accounts_line(
+        &mut message,
+        &source_account_of(source),
+        e.meta.account.as_str(),
+    );
+    line(
+        &mut message,
+        "Restored from",
+        e.recovery_point_arn.as_deref(),
+    );
+    line(&mut message, "New resource", Some(&restored.arn));
+    line(
+        &mut message,
+        "Duration",
+        duration(e.creation_date, e.completion_date.or(e.meta.time)).as_deref(),
+    );
+    line(
+        &mut message,
+        "Outcome",
+        Some(match &config.restore.hook_document {
+            Some(_) => "restored; the masking hook runs next, and only its success promotes it",
+            None => "restored; promoted without masking (RestoreUnmasked = true)",
+        }),
+    );
+    line(
+        &mut message,
+        "Console",
+        Some(&job_console(&e.meta.region, "restore", &e.restore_job_id)),
+    );
+    message.push_str(
+        "Production data is now in pre-prod: masking it is your duty (RestoreMaskingHook).",
+    );
+    Action::Notify {
+        subject: subject(format!(
+            "crossvault: pre-prod restore COMPLETED in {} {}",
+            e.meta.account, e.meta.region
+        )),
+        message,
+    }
+}
+
+fn in_place(restores: &[RestoredResource], source: &str) -> Option<String> {
+    restores
+        .iter()
+        .filter(|r| r.stage() == Some(Stage::Promoted))
+        .filter_map(|r| Some((r.provenance()?, r)))
+        .filter(|(p, _)| p.source_resource == source)
+        .max_by_key(|(p, _)| p.backup_time)
+        .map(|(_, r)| r.arn.clone())
+}
+
+/// The masking hook failed: the restore is not promoted.
+pub fn hook_failed(
+    config: &StackConfig,
+    restored: &RestoredResource,
+    provenance: &Provenance,
+    restores: &[RestoredResource],
+    execution: &HookExecution,
+) -> Action {
+    let region = restored
+        .arn
+        .split(':')
+        .nth(3)
+        .unwrap_or_default()
+        .to_owned();
+    let mut message = format!(
+        "The masking hook {} failed ({}) on {} {}: it is NOT promoted.\n",
+        execution.document, execution.status_text, restored.kind, restored.identifier
+    );
+    accounts_line(
+        &mut message,
+        &provenance.source_account,
+        config.account_id.as_str(),
+    );
+    line(
+        &mut message,
+        "Original resource",
+        Some(&provenance.source_resource),
+    );
+    line(&mut message, "Restore", Some(&restored.arn));
+    line(&mut message, "Execution", Some(&execution.execution_id));
+    line(
+        &mut message,
+        "Failure",
+        execution.failure_message.as_deref(),
+    );
+    line(
+        &mut message,
+        "Outcome",
+        Some(&match in_place(restores, &provenance.source_resource) {
+            Some(previous) => {
+                format!("the previous restore {previous} stays at the stable address")
+            }
+            None => "nothing is at the stable address yet".to_owned(),
+        }),
+    );
+    line(
+        &mut message,
+        "Console",
+        Some(&console(
+            &region,
+            &format!(
+                "systems-manager/automation/execution/{}?region={region}",
+                execution.execution_id
+            ),
+        )),
+    );
+    message.push_str(
+        "The unmasked restore is kept for inspection (tagged crossvault:stage = hook-failed) and \
+         deleted by the next successful promotion; delete it sooner if it must not stay.",
+    );
+    Action::Notify {
+        subject: subject(format!(
+            "crossvault: masking hook failed in {} {region}",
+            config.account_id
+        )),
+        message,
+    }
+}
+
+/// A restore was promoted to the stable address.
+pub fn promoted(
+    config: &StackConfig,
+    restored: &RestoredResource,
+    provenance: &Provenance,
+    parameter: &str,
+    dns: Option<&DnsChange>,
+    superseded: &[&RestoredResource],
+    at: Option<DateTime<Utc>>,
+) -> Action {
+    let region = restored
+        .arn
+        .split(':')
+        .nth(3)
+        .unwrap_or_default()
+        .to_owned();
+    let mut message = format!(
+        "crossvault promoted {} {} to pre-prod's stable address for {}.\n",
+        restored.kind, restored.identifier, provenance.source_resource
+    );
+    accounts_line(
+        &mut message,
+        &provenance.source_account,
+        config.account_id.as_str(),
+    );
+    line(
+        &mut message,
+        "Stable address",
+        Some(&format!(
+            "SSM parameter {parameter} = {}",
+            restored.endpoint.as_deref().unwrap_or_default()
+        )),
+    );
+    if let Some(dns) = dns {
+        line(
+            &mut message,
+            "CNAME",
+            Some(&format!("{} -> {}", dns.record_name, dns.target)),
+        );
+    }
+    line(
+        &mut message,
+        "Backup taken",
+        Some(&resource::tag_time(provenance.backup_time)),
+    );
+    let restored_at = restored
+        .tag(resource::RESTORED_AT)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    line(
+        &mut message,
+        "Duration",
+        duration(restored_at, at)
+            .map(|d| format!("{d} from the end of the restore to promotion"))
+            .as_deref(),
+    );
+    line(
+        &mut message,
+        "Outcome",
+        Some(&if superseded.is_empty() {
+            "promoted; no older restore to delete".to_owned()
+        } else {
+            format!(
+                "promoted; deleting {} older restore(s): {}",
+                superseded.len(),
+                superseded
+                    .iter()
+                    .map(|r| r.arn.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }),
+    );
+    line(&mut message, "Console", Some(&resource_console(restored)));
+    message.push_str(&match &config.restore.hook_document {
+        Some(document) => format!("Masked by {document} before promotion."),
+        None => "Promoted WITHOUT masking (RestoreUnmasked = true): it holds production data."
+            .to_owned(),
+    });
+    Action::Notify {
+        subject: subject(format!(
+            "crossvault: pre-prod refresh promoted in {} {region}",
+            config.account_id
         )),
         message,
     }

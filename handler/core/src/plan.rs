@@ -124,6 +124,8 @@ pub enum Action {
         /// Body text.
         message: String,
     },
+    /// A step of a pre-prod refresh ([`crate::restore`]).
+    Restore(crate::restore::RestoreAction),
     /// Do nothing; log why.
     Ignore {
         /// Why nothing is done.
@@ -193,6 +195,7 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
+            Action::Restore(step) => write!(f, "{step}"),
             Action::Ignore { reason } => write!(f, "ignore: {reason}"),
         }
     }

@@ -546,6 +546,8 @@ fn failed_backup_jobs_notify() {
                  Resource type: RDS\n\
                  Vault: arn:aws:backup:eu-west-1:111111111111:backup-vault:crossvault\n\
                  Status message: Snapshot quota exceeded\n\
+                 Duration: 40 min 57 s\n\
+                 Console: https://eu-west-1.console.aws.amazon.com/backup/home?region=eu-west-1#/jobs/backup/details/4F1C2A9E-7D3B-4C1A-9E2F-2E8F6D0A1B2C\n\
                  No copy is made for this backup; the resource has no new recovery point."
             )
         );

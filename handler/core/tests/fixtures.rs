@@ -158,6 +158,8 @@ From vault: arn:aws:backup:eu-west-1:111111111111:backup-vault:crossvault
 To vault: arn:aws:backup:eu-central-1:222222222222:backup-vault:crossvault
 Hop: to-backup-region
 Status message: Access denied: the destination vault's access policy does not allow backup:CopyIntoBackupVault
+Duration: 1 min 51 s
+Console: https://eu-west-1.console.aws.amazon.com/backup/home?region=eu-west-1#/jobs/copy/details/8E2D51C0-3A4B-4C5D-9E6F-7A8B9C0D1E2F
 The original keeps its full retention. This was attempt 1 of 3: the reconciler starts attempt 2 with a new copy job on its next run (ReconcileSchedule).";
     assert_eq!(
         plan,
@@ -190,8 +192,8 @@ fn recovery_point_arrived_preprod() {
         plan,
         Plan::ignore(
             "recovery point arn:aws:rds:eu-west-1:333333333333:snapshot:awsbackup:copyjob-5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d \
-             (COMPLETED) in vault arn:aws:backup:eu-west-1:333333333333:backup-vault:crossvault of pre-prod account 333333333333: \
-             pre-prod accounts never copy; restore on arrival is not decided by the copy chain"
+             arrived in pre-prod vault arn:aws:backup:eu-west-1:333333333333:backup-vault:crossvault; \
+             restores are off (RestoreOnArrival = false)"
         )
     );
     // The same event seen by a source stack (wrong account) is ignored too.

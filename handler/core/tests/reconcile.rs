@@ -98,6 +98,7 @@ fn summary(plan: &Plan) -> Vec<String> {
                     .join(", ")
             ),
             Action::Notify { subject, .. } => format!("notify {subject}"),
+            Action::Restore(step) => format!("restore {step}"),
             Action::Ignore { reason } => format!("ignore {reason}"),
         })
         .collect()
