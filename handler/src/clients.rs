@@ -77,6 +77,12 @@ pub struct AwsClients {
     pub sqs: Lazy<aws_sdk_sqs::Client>,
     pub tagging: Lazy<aws_sdk_resourcegroupstagging::Client>,
     pub sts: Lazy<aws_sdk_sts::Client>,
+    /// The pre-prod refresh's clients (and SSM for the Slack webhook in every role).
+    pub rds: Lazy<aws_sdk_rds::Client>,
+    pub ssm: Lazy<aws_sdk_ssm::Client>,
+    pub dynamodb: Lazy<aws_sdk_dynamodb::Client>,
+    pub efs: Lazy<aws_sdk_efs::Client>,
+    pub route53: Lazy<aws_sdk_route53::Client>,
     regional_sns: Mutex<HashMap<String, aws_sdk_sns::Client>>,
     verify: tokio::sync::Mutex<HashMap<(String, String), (aws_sdk_backup::Client, SystemTime)>>,
     verify_backup_override: Option<aws_sdk_backup::Client>,
@@ -92,6 +98,8 @@ impl fmt::Debug for AwsClients {
             .field("sqs", &self.sqs)
             .field("tagging", &self.tagging)
             .field("sts", &self.sts)
+            .field("rds", &self.rds)
+            .field("ssm", &self.ssm)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +133,11 @@ impl AwsClients {
             sqs: lazy(&config, aws_sdk_sqs::Client::new),
             tagging: lazy(&config, aws_sdk_resourcegroupstagging::Client::new),
             sts: lazy(&config, aws_sdk_sts::Client::new),
+            rds: lazy(&config, aws_sdk_rds::Client::new),
+            ssm: lazy(&config, aws_sdk_ssm::Client::new),
+            dynamodb: lazy(&config, aws_sdk_dynamodb::Client::new),
+            efs: lazy(&config, aws_sdk_efs::Client::new),
+            route53: lazy(&config, aws_sdk_route53::Client::new),
             regional_sns: Mutex::new(HashMap::new()),
             verify: tokio::sync::Mutex::new(HashMap::new()),
             verify_backup_override: None,
@@ -160,6 +173,17 @@ impl AwsClients {
     /// The same clients with this STS client (tests).
     pub fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Self {
         self.sts = Lazy::ready(sts);
+        self
+    }
+
+    /// The same clients with these refresh clients (tests with mocked clients).
+    pub fn with_refresh_clients(
+        mut self,
+        rds: aws_sdk_rds::Client,
+        ssm: aws_sdk_ssm::Client,
+    ) -> Self {
+        self.rds = Lazy::ready(rds);
+        self.ssm = Lazy::ready(ssm);
         self
     }
 

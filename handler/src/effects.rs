@@ -9,6 +9,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ProvideErrorKind;
+use crossvault_core::config::Role;
 use crossvault_core::event::Status;
 use crossvault_core::{
     Action, FactRequest, Facts, ForwardListing, ListedCopyJob, Plan, RecoveryPointArn,
@@ -20,6 +21,7 @@ use crate::aws_error::{self, ErrorClass};
 use crate::batch::EventError;
 use crate::clients::AwsClients;
 use crate::clock::Clock;
+use crate::slack::{Slack, SlackDelivery};
 use crate::sdk_values::{lifecycle, listed_copy_job, utc};
 
 /// An AWS failure as an event outcome: throttling and service trouble are retried (SQS
@@ -58,9 +60,44 @@ pub enum ActionOutcome {
     },
     Notified {
         subject: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        slack: Option<SlackDelivery>,
     },
     NotNotified {
         subject: String,
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        slack: Option<SlackDelivery>,
+    },
+    RestoreStarted {
+        restore_job_id: String,
+        name: String,
+        attempt: u32,
+    },
+    RestoreTagged {
+        resource_arn: String,
+        stage: Option<String>,
+    },
+    WriterCreated {
+        cluster_arn: String,
+        instance_identifier: String,
+    },
+    HookStarted {
+        resource_arn: String,
+        execution_id: String,
+    },
+    Promoted {
+        resource_arn: String,
+        parameter_name: String,
+        endpoint: String,
+    },
+    RestoreDeleted {
+        resource_arn: String,
+        reason: String,
+    },
+    /// A deletion crossvault refused after reading the resource again.
+    RestoreKept {
+        resource_arn: String,
         reason: String,
     },
     Ignored {
@@ -74,6 +111,8 @@ pub enum ActionOutcome {
 #[derive(Debug, Default)]
 pub struct Session {
     vault_locked: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    /// The Slack webhook URL, read once per invocation.
+    pub slack_webhook: crate::slack::WebhookCache,
 }
 
 pub struct Effects<'a> {
@@ -81,6 +120,7 @@ pub struct Effects<'a> {
     pub config: &'a StackConfig,
     pub clock: &'a dyn Clock,
     pub session: &'a Session,
+    pub slack: &'a Slack,
 }
 
 impl Effects<'_> {
@@ -103,15 +143,28 @@ impl Effects<'_> {
         };
         let tags = async {
             match &request.resource_tags_of {
+                // Pre-prod reads the arriving recovery point's own tags.
+                Some(arn) if self.config.role == Role::PreProd => {
+                    self.recovery_point_tags(arn).await.map(Some)
+                }
                 Some(arn) => self.resource_tags(arn).await.map(Some),
                 None => Ok(None),
             }
         };
-        let (copy_jobs, recovery_point, resource_tags) = futures::try_join!(jobs, point, tags)?;
+        let restore = async {
+            if request.restore.is_empty() {
+                Ok(Default::default())
+            } else {
+                self.gather_restore(&request.restore).await
+            }
+        };
+        let (copy_jobs, recovery_point, resource_tags, restore) =
+            futures::try_join!(jobs, point, tags, restore)?;
         Ok(Facts {
             resource_tags,
             copy_jobs,
             recovery_point,
+            restore,
         })
     }
 
@@ -172,6 +225,7 @@ impl Effects<'_> {
                 .and_then(|c| StorageClass::parse(c.as_str())),
             lifecycle: lifecycle(out.lifecycle.as_ref()),
             encryption_key_arn: out.encryption_key_arn,
+            backup_size_in_bytes: out.backup_size_in_bytes.and_then(|b| u64::try_from(b).ok()),
         })
     }
 
@@ -310,6 +364,7 @@ impl Effects<'_> {
                     .await
             }
             Action::Notify { subject, message } => self.notify(subject, message).await,
+            Action::Restore(step) => self.restore_step(step).await,
             Action::Ignore { reason } => {
                 tracing::info!(%reason, "ignored");
                 Ok(ActionOutcome::Ignored {
@@ -321,12 +376,15 @@ impl Effects<'_> {
 
     /// Publishes to the configured topic, which may live in another account and region (an
     /// organization-level topic): the client is the one for the topic's region.
+    /// Slack gets the message too (when configured); its failures are reported, never fatal.
     async fn notify(&self, subject: &str, message: &str) -> Result<ActionOutcome, EventError> {
         let Some(topic) = &self.config.notify_topic_arn else {
             tracing::warn!(%subject, %message, "no notification topic configured");
+            let slack = self.post_to_slack(subject, message).await;
             return Ok(ActionOutcome::NotNotified {
                 subject: subject.to_owned(),
                 reason: "no CROSSVAULT_NOTIFY_TOPIC_ARN".into(),
+                slack,
             });
         };
         // The configuration checked the ARN's shape: arn:PARTITION:sns:REGION:ACCOUNT:NAME.
@@ -340,8 +398,10 @@ impl Effects<'_> {
             .send()
             .await
             .map_err(|e| event_error("sns:Publish", e))?;
+        let slack = self.post_to_slack(subject, message).await;
         Ok(ActionOutcome::Notified {
             subject: subject.to_owned(),
+            slack,
         })
     }
 

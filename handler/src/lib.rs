@@ -19,8 +19,10 @@ pub mod incoming;
 pub mod pipeline;
 pub mod reconcile;
 pub mod resources;
+pub mod restore;
 pub mod runtime;
 pub mod sdk_values;
+pub mod slack;
 
 pub use context::InvocationContext;
 pub use handler::{Handler, HandlerError};

@@ -15,14 +15,16 @@ use crate::effects::{ActionOutcome, Effects, Session};
 use crate::handler::BackupEvents;
 
 /// Rounds of "decide, gather what it asks for" before a decision is declared stuck (the core
-/// asks in at most three: the point's jobs and description, then the resource's tags).
-const MAX_FACT_ROUNDS: usize = 4;
+/// asks in at most four: a hook's completion needs its execution, its restore, then the
+/// restores of the same source).
+const MAX_FACT_ROUNDS: usize = 6;
 
 pub struct Pipeline {
     clients: Arc<AwsClients>,
     config: StackConfig,
     region: Region,
     clock: Arc<dyn Clock>,
+    slack: crate::slack::Slack,
     /// The facts of the invocation being handled (by its request id).
     session: Mutex<Option<(String, Arc<Session>)>>,
 }
@@ -31,12 +33,19 @@ impl Pipeline {
     /// The pipeline of a stack in `region`: events from elsewhere are not acted on.
     pub fn new(clients: Arc<AwsClients>, config: StackConfig, region: Region) -> Self {
         Self {
+            slack: crate::slack::Slack::new(config.restore.slack_webhook_parameter.clone()),
             clients,
             config: config.with_region(region.clone()),
             region,
             clock: clock::system(),
             session: Mutex::new(None),
         }
+    }
+
+    /// The same pipeline posting to Slack with `slack`'s policy (tests).
+    pub fn with_slack(mut self, slack: crate::slack::Slack) -> Self {
+        self.slack = slack;
+        self
     }
 
     /// The same pipeline deciding by `clock` (tests against an emulator with its own time).
@@ -72,6 +81,7 @@ impl Pipeline {
             config: &self.config,
             clock: self.clock.as_ref(),
             session,
+            slack: &self.slack,
         }
     }
 

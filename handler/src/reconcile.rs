@@ -69,6 +69,9 @@ pub async fn run(
     deadline: Instant,
 ) -> Result<ReconcileReport, EventError> {
     let config = effects.config;
+    if config.role == crossvault_core::Role::PreProd {
+        return crate::restore::reconcile::run(effects, region, deadline).await;
+    }
     let clients = effects.clients;
     let now = effects.clock.now();
     let since = window_start(config, now);
@@ -192,7 +195,7 @@ fn inferred_storage_class(
     }
 }
 
-async fn list_recovery_points(
+pub(crate) async fn list_recovery_points(
     clients: &AwsClients,
     config: &StackConfig,
     since: DateTime<Utc>,
@@ -234,6 +237,7 @@ async fn list_recovery_points(
                 )),
                 lifecycle,
                 encryption_key_arn: rp.encryption_key_arn,
+                backup_size_in_bytes: rp.backup_size_in_bytes.and_then(|b| u64::try_from(b).ok()),
             });
         }
     }

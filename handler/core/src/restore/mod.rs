@@ -423,6 +423,7 @@ pub fn arrival(a: &Arrival<'_>, facts: &Facts) -> Result<Vec<Action>, DecideErro
     if let Some(newer) = restores.iter().find_map(|r| {
         let p = r.provenance()?;
         (p.source_resource == source
+            && !r.is_writer()
             && (p.backup_time >= backup_time || p.recovery_point == rp)
             && r.stage() != Some(Stage::Retired))
         .then_some((r, p))

@@ -105,6 +105,7 @@ pub fn work(input: &PreprodInput, config: &StackConfig) -> Vec<Work> {
         .iter()
         .filter(|r| {
             r.provenance().is_some()
+                && !r.is_writer()
                 && !matches!(r.stage(), Some(Stage::Promoted | Stage::HookFailed))
         })
         .collect();

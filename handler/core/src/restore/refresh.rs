@@ -47,6 +47,7 @@ fn newer_promoted<'a>(
     let mine = order(provenance, &resource.arn);
     restores.iter().find(|r| {
         r.arn != resource.arn
+            && !r.is_writer()
             && r.stage() == Some(Stage::Promoted)
             && r.provenance().is_some_and(|p| {
                 p.source_resource == provenance.source_resource && order(&p, &r.arn) > mine
@@ -83,48 +84,22 @@ pub fn advance(
             "superseded (tagged retired); its deletion is finished",
         )],
         Some(Stage::Masking) => match execution {
-            Some(x) if x.resource_arn.as_deref() == Some(resource.arn.as_str()) => {
-                let recorded = resource.tag(HOOK_EXECUTION);
-                if recorded.is_some_and(|id| id != x.execution_id) {
-                    return ignore(format!(
-                        "masking hook execution {} is not the one {this} records ({}); ignored",
-                        x.execution_id,
-                        recorded.unwrap_or_default()
-                    ));
-                }
-                match x.status {
-                    HookStatus::Running => ignore(format!(
-                        "masking hook {} on {this} is {}; promoted when it succeeds",
-                        x.execution_id, x.status_text
-                    )),
-                    HookStatus::Succeeded => promote(config, resource, &provenance, restores, at),
-                    HookStatus::Failed => {
-                        let mut tags = stage_tag(Stage::HookFailed);
-                        tags.insert(HOOK_EXECUTION.into(), x.execution_id.clone());
-                        vec![
-                            Action::Restore(RestoreAction::TagRestore {
-                                resource: this.clone(),
-                                tags,
-                                reason: format!(
-                                    "masking hook {} {}",
-                                    x.execution_id, x.status_text
-                                ),
-                            }),
-                            notify::hook_failed(config, resource, &provenance, restores, x),
-                        ]
-                    }
-                }
-            }
-            Some(x) => ignore(format!(
-                "masking hook {} ran on {}, not on {this}",
-                x.execution_id,
-                x.resource_arn.as_deref().unwrap_or("(no ResourceArn)")
-            )),
+            Some(x) => hook_result(config, resource, &provenance, restores, x, at),
             None => ignore(format!(
                 "masking hook {} runs on {this}; its completion event promotes it",
                 resource.tag(HOOK_EXECUTION).unwrap_or("(starting)")
             )),
         },
+        // The hook's completion can be read before its start was recorded on the resource
+        // (the tag is written right after the start).
+        Some(Stage::Restored) | None if execution.is_some() => hook_result(
+            config,
+            resource,
+            &provenance,
+            restores,
+            execution.expect("checked"),
+            at,
+        ),
         Some(Stage::Restored) | None => {
             if let Some(newer) = newer_promoted(resource, &provenance, restores) {
                 return vec![delete(
@@ -193,6 +168,52 @@ pub fn advance(
     }
 }
 
+/// What the hook's execution `x` means for `resource`.
+fn hook_result(
+    config: &StackConfig,
+    resource: &RestoredResource,
+    provenance: &Provenance,
+    restores: &[RestoredResource],
+    x: &HookExecution,
+    at: Option<DateTime<Utc>>,
+) -> Vec<Action> {
+    let this = RestoredRef::from(resource);
+    if x.resource_arn.as_deref() != Some(resource.arn.as_str()) {
+        return ignore(format!(
+            "masking hook {} ran on {}, not on {this}",
+            x.execution_id,
+            x.resource_arn.as_deref().unwrap_or("(no ResourceArn)")
+        ));
+    }
+    let recorded = resource.tag(HOOK_EXECUTION);
+    if recorded.is_some_and(|id| id != x.execution_id) {
+        return ignore(format!(
+            "masking hook execution {} is not the one {this} records ({}); ignored",
+            x.execution_id,
+            recorded.unwrap_or_default()
+        ));
+    }
+    match x.status {
+        HookStatus::Running => ignore(format!(
+            "masking hook {} on {this} is {}; promoted when it succeeds",
+            x.execution_id, x.status_text
+        )),
+        HookStatus::Succeeded => promote(config, resource, provenance, restores, at),
+        HookStatus::Failed => {
+            let mut tags = stage_tag(Stage::HookFailed);
+            tags.insert(HOOK_EXECUTION.into(), x.execution_id.clone());
+            vec![
+                Action::Restore(RestoreAction::TagRestore {
+                    resource: this,
+                    tags,
+                    reason: format!("masking hook {} {}", x.execution_id, x.status_text),
+                }),
+                notify::hook_failed(config, resource, provenance, restores, x),
+            ]
+        }
+    }
+}
+
 fn delete(resource: &RestoredResource, provenance: &Provenance, reason: &str) -> Action {
     Action::Restore(RestoreAction::DeleteRestore {
         resource: RestoredRef::from(resource),
@@ -212,7 +233,7 @@ pub fn superseded<'a>(
     let mine = order(provenance, &promoted.arn);
     let mut older: Vec<(&RestoredResource, (DateTime<Utc>, String))> = restores
         .iter()
-        .filter(|r| r.arn != promoted.arn)
+        .filter(|r| r.arn != promoted.arn && !r.is_writer())
         .filter_map(|r| {
             let p = r.provenance()?;
             (p.source_resource == provenance.source_resource).then(|| (r, order(&p, &r.arn)))

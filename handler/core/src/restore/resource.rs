@@ -251,6 +251,11 @@ impl RestoredResource {
         self.tags.get(STAGE).and_then(|s| Stage::parse(s))
     }
 
+    /// An Aurora restore's writer instance (it goes with its cluster, never on its own).
+    pub fn is_writer(&self) -> bool {
+        self.tags.contains_key(WRITER_OF)
+    }
+
     /// A tag's value.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags.get(key).map(String::as_str)
