@@ -21,8 +21,8 @@ use crate::aws_error::{self, ErrorClass};
 use crate::batch::EventError;
 use crate::clients::AwsClients;
 use crate::clock::Clock;
-use crate::slack::{Slack, SlackDelivery};
 use crate::sdk_values::{lifecycle, listed_copy_job, utc};
+use crate::slack::{Slack, SlackDelivery};
 
 /// An AWS failure as an event outcome: throttling and service trouble are retried (SQS
 /// redelivery), everything else (access denied, a missing vault or key, bad input) is

@@ -98,7 +98,9 @@ impl std::fmt::Debug for WebhookCache {
 
 /// Slack's mrkdwn: `&`, `<` and `>` are control characters.
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The message body Slack receives.
@@ -182,7 +184,13 @@ impl Effects<'_> {
                 }
                 Ok(r) => {
                     let status = r.status();
-                    let text: String = r.text().await.unwrap_or_default().chars().take(200).collect();
+                    let text: String = r
+                        .text()
+                        .await
+                        .unwrap_or_default()
+                        .chars()
+                        .take(200)
+                        .collect();
                     reason = format!("Slack answered {status}: {text}");
                     if !(status.as_u16() == 429 || status.is_server_error()) {
                         tracing::warn!(%reason, attempt, "slack: not delivered");

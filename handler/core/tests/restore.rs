@@ -130,7 +130,10 @@ fn start(plan: &Plan) -> (&str, &BTreeMap<String, String>, &str, u32) {
             ..
         }) => {
             assert_eq!(iam_role_arn, ROLE);
-            assert_eq!(idempotency_token, &restore_token(recovery_point_arn, *attempt));
+            assert_eq!(
+                idempotency_token,
+                &restore_token(recovery_point_arn, *attempt)
+            );
             (resource_type, metadata, name, *attempt)
         }
         other => panic!("expected StartRestoreJob, got {other}"),
@@ -192,7 +195,12 @@ fn an_allow_listed_source_needs_no_tag() {
     facts.resource_tags = None;
     start(&decide_json(&event, &config, &facts).unwrap());
     // Another database of the same account is neither listed nor (tagged sources off) tagged.
-    let other = arrival(RP1, "RDS", "arn:aws:rds:eu-west-1:111111111111:db:billing", NIGHT1);
+    let other = arrival(
+        RP1,
+        "RDS",
+        "arn:aws:rds:eu-west-1:111111111111:db:billing",
+        NIGHT1,
+    );
     assert!(
         ignored(&decide_json(&other, &config, &facts).unwrap())
             .contains("not on the restore allow-list")
@@ -221,7 +229,10 @@ fn an_aurora_arrival_restores_the_cluster_and_needs_a_writer_class() {
     let metadata = BTreeMap::from([
         ("DBClusterIdentifier".to_owned(), "ledger".to_owned()),
         ("Engine".to_owned(), "aurora-postgresql".to_owned()),
-        ("AvailabilityZones".to_owned(), "[\"eu-west-1a\"]".to_owned()),
+        (
+            "AvailabilityZones".to_owned(),
+            "[\"eu-west-1a\"]".to_owned(),
+        ),
     ]);
     let event = arrival(rp, "Aurora", cluster, NIGHT1);
     let facts = first_arrival_facts(rp, NIGHT1, metadata.clone(), Vec::new());
@@ -242,7 +253,10 @@ fn an_aurora_arrival_restores_the_cluster_and_needs_a_writer_class() {
         "crossvault: pre-prod restore not started in 333333333333 eu-west-1"
     );
     assert!(message.contains("RestoreDBInstanceClass"), "{message}");
-    assert!(message.contains("production 111111111111 -> pre-prod 333333333333"), "{message}");
+    assert!(
+        message.contains("production 111111111111 -> pre-prod 333333333333"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -255,7 +269,12 @@ fn dynamodb_and_efs_arrivals_restore_into_new_resources() {
         BTreeMap::from([("targetTableName".to_owned(), "carts".to_owned())]),
         Vec::new(),
     );
-    let plan = decide_json(&arrival(rp, "DynamoDB", table, NIGHT1), &restoring(&[]), &facts).unwrap();
+    let plan = decide_json(
+        &arrival(rp, "DynamoDB", table, NIGHT1),
+        &restoring(&[]),
+        &facts,
+    )
+    .unwrap();
     let (ty, m, name, _) = start(&plan);
     assert_eq!(ty, "DynamoDB");
     assert_eq!(m["targetTableName"], name);
@@ -301,7 +320,12 @@ fn an_unsupported_type_is_ignored_with_the_reason_before_any_lookup() {
 fn a_point_from_a_non_production_account_is_ignored() {
     // ProductionAccountIds names the production accounts: 444444444444 is not one.
     let config = restoring(&[(vars::PREPROD_SOURCE_ACCOUNT_IDS, "111111111111")]);
-    let event = arrival(RP1, "RDS", "arn:aws:rds:eu-west-1:444444444444:db:orders", NIGHT1);
+    let event = arrival(
+        RP1,
+        "RDS",
+        "arn:aws:rds:eu-west-1:444444444444:db:orders",
+        NIGHT1,
+    );
     let plan = decide_json(&event, &config, &Facts::none()).unwrap();
     assert!(
         ignored(&plan).contains(
@@ -350,10 +374,17 @@ fn a_duplicate_arrival_starts_nothing_new() {
     // The listing lags, but the restore is tagged: an equal backup is not restored again.
     facts.restore.restore_jobs = Some(Vec::new());
     facts.restore.restores = Some(vec![restored("orders-a", RP1, NIGHT1, Stage::Masking)]);
-    assert!(ignored(&decide_json(&event, &config, &facts).unwrap()).contains("already has restore"));
+    assert!(
+        ignored(&decide_json(&event, &config, &facts).unwrap()).contains("already has restore")
+    );
     // Neither lists it: the same token and name as the first start, so AWS starts nothing new.
     facts.restore.restores = Some(Vec::new());
-    let first = decide_json(&event, &config, &first_arrival_facts(RP1, NIGHT1, prod_rds_metadata(), Vec::new())).unwrap();
+    let first = decide_json(
+        &event,
+        &config,
+        &first_arrival_facts(RP1, NIGHT1, prod_rds_metadata(), Vec::new()),
+    )
+    .unwrap();
     assert_eq!(decide_json(&event, &config, &facts).unwrap(), first);
     // A failed restore is not retried by the event path (the reconciler retries it, once).
     facts.restore.restore_jobs = Some(vec![job(Status::Failed)]);
@@ -374,7 +405,10 @@ fn an_older_backup_arriving_late_is_not_restored_over_a_newer_one() {
         vec![restored("orders-b", RP2, NIGHT2, Stage::Promoted)],
     );
     let reason = ignored(&decide_json(&late, &config, &facts).unwrap()).to_owned();
-    assert!(reason.contains("older or equal backup is not restored over it"), "{reason}");
+    assert!(
+        reason.contains("older or equal backup is not restored over it"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -386,19 +420,30 @@ fn a_restore_that_cannot_start_is_notified_with_the_reason() {
     let Action::Notify { message, .. } = only(&plan) else {
         panic!("{plan}")
     };
-    assert!(message.contains("set RestoreDBSubnetGroupName"), "{message}");
+    assert!(
+        message.contains("set RestoreDBSubnetGroupName"),
+        "{message}"
+    );
     assert!(message.contains("\"prod-db\""), "{message}");
     // Over the size limit (the point is 20 GiB).
     let plan = decide_json(&event, &restoring(&[(rvars::MAX_SIZE_GIB, "10")]), &facts).unwrap();
     let Action::Notify { message, .. } = only(&plan) else {
         panic!("{plan}")
     };
-    assert!(message.contains("20.0 GiB, over RestoreMaxSizeGiB = 10"), "{message}");
-    assert!(start_ok(&decide_json(&event, &restoring(&[(rvars::MAX_SIZE_GIB, "20")]), &facts).unwrap()));
+    assert!(
+        message.contains("20.0 GiB, over RestoreMaxSizeGiB = 10"),
+        "{message}"
+    );
+    assert!(start_ok(
+        &decide_json(&event, &restoring(&[(rvars::MAX_SIZE_GIB, "20")]), &facts).unwrap()
+    ));
 }
 
 fn start_ok(plan: &Plan) -> bool {
-    matches!(only(plan), Action::Restore(RestoreAction::StartRestoreJob { .. }))
+    matches!(
+        only(plan),
+        Action::Restore(RestoreAction::StartRestoreJob { .. })
+    )
 }
 
 #[test]
@@ -460,19 +505,34 @@ fn steps(plan: &Plan) -> Vec<String> {
                 resource.identifier,
                 tags.get(STAGE).map(String::as_str).unwrap_or("-")
             ),
-            Action::Restore(RestoreAction::StartHook { resource, document, .. }) => {
+            Action::Restore(RestoreAction::StartHook {
+                resource, document, ..
+            }) => {
                 format!("hook {document} {}", resource.identifier)
             }
-            Action::Restore(RestoreAction::Promote { resource, parameter_name, endpoint, .. }) => {
-                format!("promote {} {parameter_name}={endpoint}", resource.identifier)
+            Action::Restore(RestoreAction::Promote {
+                resource,
+                parameter_name,
+                endpoint,
+                ..
+            }) => {
+                format!(
+                    "promote {} {parameter_name}={endpoint}",
+                    resource.identifier
+                )
             }
             Action::Restore(RestoreAction::DeleteRestore { resource, .. }) => {
                 format!("delete {}", resource.identifier)
             }
-            Action::Restore(RestoreAction::CreateWriter { instance_identifier, .. }) => {
+            Action::Restore(RestoreAction::CreateWriter {
+                instance_identifier,
+                ..
+            }) => {
                 format!("writer {instance_identifier}")
             }
-            Action::Restore(RestoreAction::StartRestoreJob { name, .. }) => format!("restore {name}"),
+            Action::Restore(RestoreAction::StartRestoreJob { name, .. }) => {
+                format!("restore {name}")
+            }
             Action::Notify { subject, .. } => format!("notify {subject}"),
             Action::Ignore { reason } => format!("ignore {reason}"),
             other => format!("{other}"),
@@ -531,20 +591,36 @@ fn a_completed_restore_is_tagged_with_its_provenance_then_masked() {
     ] {
         assert!(message.contains(expected), "{expected:?} in {message}");
     }
-    let Action::Restore(RestoreAction::StartHook { parameters, client_token, .. }) = &plan.actions[2]
+    let Action::Restore(RestoreAction::StartHook {
+        parameters,
+        client_token,
+        ..
+    }) = &plan.actions[2]
     else {
         panic!()
     };
     assert_eq!(parameters["ResourceArn"], [created]);
-    assert_eq!(parameters["Endpoint"], ["orders-a.abc.eu-west-1.rds.amazonaws.com:5432"]);
+    assert_eq!(
+        parameters["Endpoint"],
+        ["orders-a.abc.eu-west-1.rds.amazonaws.com:5432"]
+    );
     assert_eq!(parameters["SourceResourceArn"], [ORDERS]);
     assert_eq!(client_token.len(), 36);
 
     // A duplicate COMPLETED event after the hook started: nothing again.
     let mut facts2 = facts.clone();
-    facts2.restore.resource = Some((created.into(), Some(restored("orders-a", RP1, NIGHT1, Stage::Masking))));
-    assert_eq!(steps(&decide_json(&event, &config, &facts2).unwrap()).len(), 1);
-    assert!(steps(&decide_json(&event, &config, &facts2).unwrap())[0].starts_with("ignore masking hook"));
+    facts2.restore.resource = Some((
+        created.into(),
+        Some(restored("orders-a", RP1, NIGHT1, Stage::Masking)),
+    ));
+    assert_eq!(
+        steps(&decide_json(&event, &config, &facts2).unwrap()).len(),
+        1
+    );
+    assert!(
+        steps(&decide_json(&event, &config, &facts2).unwrap())[0]
+            .starts_with("ignore masking hook")
+    );
 }
 
 #[test]
@@ -573,7 +649,10 @@ fn a_failed_restore_job_is_notified() {
     let Action::Notify { subject, message } = only(&plan) else {
         panic!("{plan}")
     };
-    assert_eq!(subject, "crossvault: pre-prod restore FAILED in 333333333333 eu-west-1");
+    assert_eq!(
+        subject,
+        "crossvault: pre-prod restore FAILED in 333333333333 eu-west-1"
+    );
     assert!(message.contains("stays at the stable address"), "{message}");
 }
 
@@ -614,7 +693,12 @@ fn the_second_night_is_promoted_only_after_its_hook_succeeded_and_the_first_goes
     let night2 = masking("orders-b", RP2, NIGHT2, "X2");
     let all = vec![night1.clone(), night2.clone()];
     // Still running: nothing.
-    let plan = decide_json(&automation_event("X2", "InProgress"), &config, &Facts::none()).unwrap();
+    let plan = decide_json(
+        &automation_event("X2", "InProgress"),
+        &config,
+        &Facts::none(),
+    )
+    .unwrap();
     assert!(ignored(&plan).contains("is InProgress"));
     let event = automation_event("X2", "Success");
     // The facts come in stages: the execution, its resource, then the source's restores.
@@ -622,7 +706,12 @@ fn the_second_night_is_promoted_only_after_its_hook_succeeded_and_the_first_goes
         panic!()
     };
     assert_eq!(r.restore.hook_execution.as_deref(), Some("X2"));
-    let plan = decide_json(&event, &config, &hook_facts("X2", &night2, "Success", all.clone())).unwrap();
+    let plan = decide_json(
+        &event,
+        &config,
+        &hook_facts("X2", &night2, "Success", all.clone()),
+    )
+    .unwrap();
     assert_eq!(
         steps(&plan),
         [
@@ -715,7 +804,8 @@ fn a_hook_execution_that_is_not_the_recorded_one_changes_nothing() {
     let mut other = automation_event("X9", "Success");
     other["detail"]["Definition"] = json!("AWS-RestartEC2Instance");
     assert!(
-        ignored(&decide_json(&other, &config, &Facts::none()).unwrap()).contains("not crossvault's masking hook")
+        ignored(&decide_json(&other, &config, &Facts::none()).unwrap())
+            .contains("not crossvault's masking hook")
     );
 }
 
@@ -727,9 +817,10 @@ fn cleanup_deletes_only_older_restores_of_the_same_source() {
     let older_failed = restored("orders-a", RP1, NIGHT1, Stage::HookFailed);
     let newer_in_progress = restored("orders-d", "rp-d", "2026-03-05T03:00:05Z", Stage::Restored);
     let mut other_source = restored("billing-a", "rp-x", NIGHT1, Stage::Promoted);
-    other_source
-        .tags
-        .insert(SOURCE_RESOURCE.into(), "arn:aws:rds:eu-west-1:111111111111:db:billing".into());
+    other_source.tags.insert(
+        SOURCE_RESOURCE.into(),
+        "arn:aws:rds:eu-west-1:111111111111:db:billing".into(),
+    );
     let mut unmarked = restored("orders-manual", "rp-y", NIGHT1, Stage::Promoted);
     unmarked.tags.remove(MARKER);
     let all = vec![
@@ -760,13 +851,21 @@ fn unmasked_restores_are_promoted_only_when_asked_and_say_so() {
     let facts = Facts {
         recovery_point: Some(point(RP1, NIGHT1, 1)),
         restore: RestoreFacts {
-            resource: Some((created.into(), Some(restored("orders-a", RP1, NIGHT1, Stage::Restored)))),
+            resource: Some((
+                created.into(),
+                Some(restored("orders-a", RP1, NIGHT1, Stage::Restored)),
+            )),
             restores: Some(Vec::new()),
             ..RestoreFacts::default()
         },
         ..Facts::none()
     };
-    let plan = decide_json(&restore_job_event(created, ROLE, "COMPLETED"), &config, &facts).unwrap();
+    let plan = decide_json(
+        &restore_job_event(created, ROLE, "COMPLETED"),
+        &config,
+        &facts,
+    )
+    .unwrap();
     let s = steps(&plan);
     assert!(s[0].starts_with("promote orders-a"), "{s:?}");
     let Action::Notify { message, .. } = plan.actions.last().unwrap() else {
@@ -795,11 +894,19 @@ fn an_aurora_restore_gets_its_writer_then_is_masked_when_the_writer_is_available
     let event = restore_job_event(cluster_arn, ROLE, "COMPLETED");
     let plan = decide_json(&event, &config, &facts(&cluster)).unwrap();
     assert_eq!(steps(&plan), ["writer ledger-a-w"]);
-    let Action::Restore(RestoreAction::CreateWriter { tags, engine, instance_class, .. }) = only(&plan)
+    let Action::Restore(RestoreAction::CreateWriter {
+        tags,
+        engine,
+        instance_class,
+        ..
+    }) = only(&plan)
     else {
         panic!()
     };
-    assert_eq!((engine.as_str(), instance_class.as_str()), ("aurora-postgresql", "db.t4g.medium"));
+    assert_eq!(
+        (engine.as_str(), instance_class.as_str()),
+        ("aurora-postgresql", "db.t4g.medium")
+    );
     assert_eq!(tags[resource::WRITER_OF], "ledger-a");
     assert_eq!(tags[MARKER], "v1");
     // The writer's "created" RDS event: the instance is described, then its cluster.
@@ -814,7 +921,9 @@ fn an_aurora_restore_gets_its_writer_then_is_masked_when_the_writer_is_available
     assert_eq!(r.restore.resource.as_deref(), Some(writer_arn));
     let mut writer = restored("ledger-a-w", RP1, NIGHT1, Stage::Restored);
     writer.arn = writer_arn.into();
-    writer.tags.insert(resource::WRITER_OF.into(), "ledger-a".into());
+    writer
+        .tags
+        .insert(resource::WRITER_OF.into(), "ledger-a".into());
     let with_writer = Facts {
         restore: RestoreFacts {
             resource: Some((writer_arn.into(), Some(writer))),
@@ -849,6 +958,12 @@ fn plans_serialise_and_print() {
     let back: Plan = serde_json::from_value(json).unwrap();
     assert_eq!(back, plan);
     let text = plan.to_string();
-    assert!(text.contains("start restore job (RDS, attempt 1)"), "{text}");
-    assert!(text.contains("metadata        DBSubnetGroupName = preprod-db"), "{text}");
+    assert!(
+        text.contains("start restore job (RDS, attempt 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("metadata        DBSubnetGroupName = preprod-db"),
+        "{text}"
+    );
 }

@@ -49,6 +49,24 @@ const PARAMETER_OF: &[(&str, &str)] = &[
         "CROSSVAULT_RECONCILE_LOOKBACK_HOURS",
         "ReconcileLookbackHours",
     ),
+    ("CROSSVAULT_RESTORE_ROLE_ARN", "RestoreOnArrival"),
+    ("CROSSVAULT_RESTORE_HOOK_DOCUMENT", "RestoreMaskingHook"),
+    (
+        "CROSSVAULT_RESTORE_SECURITY_GROUP_IDS",
+        "RestoreSecurityGroupIds",
+    ),
+    ("CROSSVAULT_RESTORE_KEEP", "RestoreKeep"),
+    (
+        "CROSSVAULT_RESTORE_PARAMETER_PREFIX",
+        "RestoreParameterPrefix",
+    ),
+    ("CROSSVAULT_RESTORE_HOSTED_ZONE_ID", "RestoreHostedZoneId"),
+    ("CROSSVAULT_RESTORE_DNS_DOMAIN", "RestoreDnsDomain"),
+    ("CROSSVAULT_RESTORE_MAX_SIZE_GIB", "RestoreMaxSizeGiB"),
+    (
+        "CROSSVAULT_SLACK_WEBHOOK_PARAMETER",
+        "SlackWebhookParameter",
+    ),
 ];
 
 /// The reason a stack fails with, naming the parameter as well as the variable.

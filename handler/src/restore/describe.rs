@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
-use crossvault_core::restore::resource::{MARKER, MARKER_VALUE, SOURCE_RESOURCE, WRITER_OF, Writer};
+use crossvault_core::restore::resource::{
+    MARKER, MARKER_VALUE, SOURCE_RESOURCE, WRITER_OF, Writer,
+};
 use crossvault_core::restore::{RestoredKind, RestoredRef, RestoredResource};
 
 use crate::aws_error::{self, ErrorClass};
@@ -21,14 +23,25 @@ pub const RESTORED_RESOURCE_TYPES: &[&str] = &[
 
 fn rds_tags(tags: &[aws_sdk_rds::types::Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
 /// A not-found answer is `Ok(None)`; anything else an event error.
 fn absent<T, E>(
     action: &str,
-    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>,
+    result: Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >,
     not_found: &[&str],
 ) -> Result<Option<T>, EventError>
 where
@@ -53,7 +66,10 @@ where
 
 impl Effects<'_> {
     /// The resource `arn` as its service describes it (`None`: it does not exist).
-    pub async fn describe_restored(&self, arn: &str) -> Result<Option<RestoredResource>, EventError> {
+    pub async fn describe_restored(
+        &self,
+        arn: &str,
+    ) -> Result<Option<RestoredResource>, EventError> {
         let Some(r) = RestoredRef::from_arn(arn) else {
             return Err(EventError::Permanent(format!(
                 "{arn} is not a resource crossvault restores into"
@@ -93,9 +109,9 @@ impl Effects<'_> {
             tags: rds_tags(db.tag_list()),
             available: status == "available",
             status,
-            endpoint: db.endpoint().and_then(|e| {
-                Some(format!("{}:{}", e.address()?, e.port().unwrap_or_default()))
-            }),
+            endpoint: db
+                .endpoint()
+                .and_then(|e| Some(format!("{}:{}", e.address()?, e.port().unwrap_or_default()))),
             writer: None,
             deletion_protection: db.deletion_protection().unwrap_or(false),
             engine: db.engine().map(str::to_owned),
@@ -137,10 +153,12 @@ impl Effects<'_> {
                     kind: RestoredKind::RdsInstance,
                     identifier: id.clone(),
                 };
-                self.describe_db_instance(&writer_ref).await?.map(|w| Writer {
-                    identifier: id,
-                    available: w.available,
-                })
+                self.describe_db_instance(&writer_ref)
+                    .await?
+                    .map(|w| Writer {
+                        identifier: id,
+                        available: w.available,
+                    })
             }
             None => None,
         };
@@ -161,7 +179,10 @@ impl Effects<'_> {
         }))
     }
 
-    async fn describe_table(&self, r: &RestoredRef) -> Result<Option<RestoredResource>, EventError> {
+    async fn describe_table(
+        &self,
+        r: &RestoredRef,
+    ) -> Result<Option<RestoredResource>, EventError> {
         let out = absent(
             "dynamodb:DescribeTable",
             self.clients
@@ -260,14 +281,20 @@ impl Effects<'_> {
             .get_resources()
             .tag_filters(TagFilter::builder().key(key).values(value).build())
             .set_resource_type_filters(Some(
-                RESTORED_RESOURCE_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+                RESTORED_RESOURCE_TYPES
+                    .iter()
+                    .map(|t| (*t).to_owned())
+                    .collect(),
             ))
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| event_error("tag:GetResources", e))?;
             for mapping in page.resource_tag_mapping_list.unwrap_or_default() {
-                let Some(r) = mapping.resource_arn.as_deref().and_then(RestoredRef::from_arn)
+                let Some(r) = mapping
+                    .resource_arn
+                    .as_deref()
+                    .and_then(RestoredRef::from_arn)
                 else {
                     continue;
                 };

@@ -36,7 +36,10 @@ pub fn listed_restore_job(
 
 impl Effects<'_> {
     /// What a refresh decision asked for, looked up side by side.
-    pub async fn gather_restore(&self, request: &RestoreRequest) -> Result<RestoreFacts, EventError> {
+    pub async fn gather_restore(
+        &self,
+        request: &RestoreRequest,
+    ) -> Result<RestoreFacts, EventError> {
         let metadata = async {
             match &request.metadata_of {
                 Some(rp) => self
@@ -96,7 +99,11 @@ impl Effects<'_> {
             .send()
             .await
             .map_err(|e| event_error("backup:GetRecoveryPointRestoreMetadata", e))?;
-        Ok(out.restore_metadata.unwrap_or_default().into_iter().collect())
+        Ok(out
+            .restore_metadata
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
     }
 
     /// This account and region's restore jobs created after `since`, every page.

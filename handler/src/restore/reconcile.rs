@@ -32,7 +32,9 @@ async fn decided(
             Err(e) => return Err(format!("cannot decide: {e}")),
         }
     }
-    Err(format!("still missing facts after {MAX_FACT_ROUNDS} rounds"))
+    Err(format!(
+        "still missing facts after {MAX_FACT_ROUNDS} rounds"
+    ))
 }
 
 /// One pre-prod reconcile run.
@@ -75,7 +77,10 @@ pub async fn run(
                     config,
                     recovery_point_arn: &point.recovery_point_arn,
                     vault: &vault,
-                    status: point.status.as_ref().unwrap_or(&crossvault_core::Status::Completed),
+                    status: point
+                        .status
+                        .as_ref()
+                        .unwrap_or(&crossvault_core::Status::Completed),
                     resource_arn: point.resource_arn.as_deref(),
                     resource_type: point.resource_type.as_deref(),
                     creation_date: point.creation_date,
@@ -105,7 +110,10 @@ pub async fn run(
                     .await,
                 )
             }
-            Work::Restore(r) => (r.arn.clone(), move_on(effects, &r.arn, &input.restores).await),
+            Work::Restore(r) => (
+                r.arn.clone(),
+                move_on(effects, &r.arn, &input.restores).await,
+            ),
         };
         let (actions, facts) = match decision {
             Ok(d) => d,
@@ -162,15 +170,27 @@ async fn move_on(
     arn: &str,
     listed: &[RestoredResource],
 ) -> Result<(Vec<crossvault_core::Action>, Facts), String> {
-    let Some(resource) = effects.describe_restored(arn).await.map_err(|e| e.to_string())? else {
+    let Some(resource) = effects
+        .describe_restored(arn)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
         return Ok((Vec::new(), Facts::none()));
     };
     let execution = match resource.tag(HOOK_EXECUTION) {
-        Some(id) => Some(effects.hook_execution(id).await.map_err(|e| e.to_string())?),
+        Some(id) => Some(
+            effects
+                .hook_execution(id)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
-    let mut restores: Vec<RestoredResource> =
-        listed.iter().filter(|r| r.arn != resource.arn).cloned().collect();
+    let mut restores: Vec<RestoredResource> = listed
+        .iter()
+        .filter(|r| r.arn != resource.arn)
+        .cloned()
+        .collect();
     restores.push(resource.clone());
     let actions = refresh::advance(
         effects.config,

@@ -111,9 +111,7 @@ impl Effects<'_> {
                 parameters,
                 client_token,
             } => {
-                let execution_id = self
-                    .start_hook(document, parameters, client_token)
-                    .await?;
+                let execution_id = self.start_hook(document, parameters, client_token).await?;
                 // Recorded after the start (an id is only known then); a completion read before
                 // this tag lands is matched by the execution's own ResourceArn.
                 self.tag_restore(
@@ -317,7 +315,9 @@ impl Effects<'_> {
             .await
             .map_err(|e| event_error("ssm:GetAutomationExecution", e))?;
         let x = out.automation_execution.ok_or_else(|| {
-            EventError::Retryable(format!("ssm:GetAutomationExecution {execution_id}: no execution"))
+            EventError::Retryable(format!(
+                "ssm:GetAutomationExecution {execution_id}: no execution"
+            ))
         })?;
         let status_text = x
             .automation_execution_status()
@@ -452,7 +452,11 @@ impl Effects<'_> {
                     .delete_automated_backups(true)
                     .send()
                     .await;
-                gone_is_fine("rds:DeleteDBInstance", deleted, &["DBInstanceNotFound", "DBInstanceNotFoundFault"])?;
+                gone_is_fine(
+                    "rds:DeleteDBInstance",
+                    deleted,
+                    &["DBInstanceNotFound", "DBInstanceNotFoundFault"],
+                )?;
             }
             RestoredKind::AuroraCluster => {
                 if let Some(writer) = &now.writer {
@@ -461,9 +465,10 @@ impl Effects<'_> {
                         resource.arn.rsplit_once(":cluster:").map_or("", |(h, _)| h),
                         writer.identifier
                     );
-                    let ours = self.describe_restored(&writer_arn).await?.is_some_and(|w| {
-                        w.tag(WRITER_OF) == Some(resource.identifier.as_str())
-                    });
+                    let ours = self
+                        .describe_restored(&writer_arn)
+                        .await?
+                        .is_some_and(|w| w.tag(WRITER_OF) == Some(resource.identifier.as_str()));
                     if !ours {
                         return kept(format!(
                             "its instance {} was not created by crossvault; delete the cluster yourself",
@@ -478,7 +483,11 @@ impl Effects<'_> {
                         .skip_final_snapshot(true)
                         .send()
                         .await;
-                    gone_is_fine("rds:DeleteDBInstance", deleted, &["DBInstanceNotFound", "DBInstanceNotFoundFault"])?;
+                    gone_is_fine(
+                        "rds:DeleteDBInstance",
+                        deleted,
+                        &["DBInstanceNotFound", "DBInstanceNotFoundFault"],
+                    )?;
                 }
                 let deleted = self
                     .clients
@@ -489,7 +498,9 @@ impl Effects<'_> {
                     .send()
                     .await;
                 match deleted {
-                    Err(e) if aws_error::code(&e).as_deref() == Some("InvalidDBClusterStateFault") => {
+                    Err(e)
+                        if aws_error::code(&e).as_deref() == Some("InvalidDBClusterStateFault") =>
+                    {
                         // Its writer is still being deleted: tagged retired, the reconciler
                         // deletes the cluster on a later run.
                         return Ok(ActionOutcome::RestoreKept {
@@ -513,7 +524,11 @@ impl Effects<'_> {
                     .table_name(&resource.identifier)
                     .send()
                     .await;
-                gone_is_fine("dynamodb:DeleteTable", deleted, &["ResourceNotFoundException"])?;
+                gone_is_fine(
+                    "dynamodb:DeleteTable",
+                    deleted,
+                    &["ResourceNotFoundException"],
+                )?;
             }
             RestoredKind::EfsFileSystem => {
                 let deleted = self

@@ -8,6 +8,7 @@ use serde_json::{Value as Json, json};
 use super::*;
 
 mod permissions;
+mod restore;
 
 const TEMPLATE: &str = include_str!("../../../template/crossvault.yaml");
 /// The shared sample events (read at run time, as the core's fixture tests do).
@@ -584,6 +585,33 @@ fn handler_environment_is_the_contract() {
         "CROSSVAULT_LOG_LEVEL": "info",
         "CROSSVAULT_DEAD_LETTER_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111111111111/crossvault-events-dlq",
     });
+    // The pre-prod refresh and Slack (off by default; the same values in every role).
+    let refresh = json!({
+        "CROSSVAULT_SLACK_WEBHOOK_PARAMETER": "",
+        "CROSSVAULT_RESTORE_ON_ARRIVAL": "false",
+        "CROSSVAULT_RESTORE_SOURCES": "",
+        "CROSSVAULT_RESTORE_TAGGED_SOURCES": "true",
+        "CROSSVAULT_RESTORE_ROLE_ARN": "",
+        "CROSSVAULT_RESTORE_HOOK_DOCUMENT": "",
+        "CROSSVAULT_RESTORE_UNMASKED": "false",
+        "CROSSVAULT_RESTORE_KEEP": "1",
+        "CROSSVAULT_RESTORE_DB_SUBNET_GROUP": "",
+        "CROSSVAULT_RESTORE_SECURITY_GROUP_IDS": "",
+        "CROSSVAULT_RESTORE_DB_INSTANCE_CLASS": "",
+        "CROSSVAULT_RESTORE_DB_PARAMETER_GROUP": "",
+        "CROSSVAULT_RESTORE_DB_CLUSTER_PARAMETER_GROUP": "",
+        "CROSSVAULT_RESTORE_OPTION_GROUP": "",
+        "CROSSVAULT_RESTORE_DELETION_PROTECTION": "false",
+        "CROSSVAULT_RESTORE_MAX_SIZE_GIB": "",
+        "CROSSVAULT_RESTORE_PARAMETER_PREFIX": "/crossvault/preprod",
+        "CROSSVAULT_RESTORE_HOSTED_ZONE_ID": "",
+        "CROSSVAULT_RESTORE_DNS_DOMAIN": "",
+    });
+    let mut expected = expected;
+    expected
+        .as_object_mut()
+        .unwrap()
+        .extend(refresh.as_object().unwrap().clone());
     assert_eq!(serde_json::to_value(&env).unwrap(), expected);
     // The handler's own parser accepts it, in every role.
     for (account, region) in [

@@ -51,6 +51,7 @@ impl Call {
     pub fn action(&self) -> String {
         let prefix = match self.service.as_str() {
             "resourcegroupstagging" => "tag",
+            "efs" => "elasticfilesystem",
             other => other,
         };
         let pascal: String = self
@@ -63,6 +64,12 @@ impl Call {
                     .unwrap_or_default()
             })
             .collect();
+        // IAM spells RDS's acronym in capitals (DescribeDBInstances); the SDK's methods do not.
+        let pascal = if prefix == "rds" {
+            pascal.replace("Db", "DB")
+        } else {
+            pascal
+        };
         format!("{prefix}:{pascal}")
     }
 }
@@ -459,6 +466,14 @@ pub enum Capability {
     /// Calls made with the verification role's credentials: they need the backup account's
     /// `VerifyRole`, not the handler role (checked against `VerifyRole`).
     AsVerifyRole,
+    /// The pre-prod refresh: restore on arrival, tag, describe, promote, clean up.
+    Restore,
+    /// The refresh's masking hook (SSM Automation).
+    RestoreHook,
+    /// The refresh's CNAME in a private hosted zone.
+    RestoreDns,
+    /// Reading the Slack webhook URL.
+    Slack,
 }
 
 /// Reviewed: the capability behind each pipeline call, by file and function (and, where one
@@ -535,6 +550,115 @@ pub const PIPELINE: &[(&str, &str, Option<&str>, Capability)] = &[
         None,
         Capability::DeadLetter,
     ),
+    // The pre-prod refresh. The arriving point is described as a copy decision's is.
+    (
+        "effects.rs",
+        "Effects::describe_point",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/mod.rs",
+        "Effects::restore_metadata",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/mod.rs",
+        "Effects::restore_jobs_since",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/mod.rs",
+        "Effects::recovery_point_tags",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/describe.rs",
+        "Effects::describe_db_instance",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/describe.rs",
+        "Effects::describe_db_cluster",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/describe.rs",
+        "Effects::describe_table",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/describe.rs",
+        "Effects::describe_file_system",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/describe.rs",
+        "Effects::tagged_restores",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::restore_step",
+        Some("backup:StartRestoreJob"),
+        Capability::Restore,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::tag_restore",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::create_writer",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::put_stable_address",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::delete_restore",
+        None,
+        Capability::Restore,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::start_hook",
+        None,
+        Capability::RestoreHook,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::hook_execution",
+        None,
+        Capability::RestoreHook,
+    ),
+    (
+        "restore/steps.rs",
+        "Effects::upsert_cname",
+        None,
+        Capability::RestoreDns,
+    ),
+    (
+        "slack.rs",
+        "Effects::slack_webhook",
+        None,
+        Capability::Slack,
+    ),
 ];
 
 /// Actions the template grants for a capability before the code makes the call (announced by
@@ -562,6 +686,14 @@ pub const IMPLIED: &[(&str, &[&str])] = &[
     ("kms:CreateKey", &["kms:TagResource"]),
     // The topic is encrypted with a customer managed key.
     ("sns:Publish", &["kms:GenerateDataKey*", "kms:Decrypt"]),
+    // The restore job runs as the restore role passed to it.
+    ("backup:StartRestoreJob", &["iam:PassRole"]),
+    // The automation runs as the hook document's role.
+    ("ssm:StartAutomationExecution", &["iam:PassRole"]),
+    // The Aurora writer is created with its tags.
+    ("rds:CreateDBInstance", &["rds:AddTagsToResource"]),
+    // A SecureString (or a secret) under a customer managed key.
+    ("ssm:GetParameter", &["kms:Decrypt"]),
 ];
 
 /// What the Lambda service does with the role: write the function's logs; read the event
@@ -622,7 +754,34 @@ fn capabilities(e: &Evaluation) -> BTreeSet<Capability> {
     if set("CROSSVAULT_VERIFY_ROLE_ARN") {
         out.insert(Capability::VerifyInBackupAccount);
     }
+    // The refresh runs only in a pre-prod stack with restores on (the core decides nothing
+    // else there: every arrival is ignored when they are off).
+    if config.role == Role::PreProd && config.restore.on_arrival {
+        out.insert(Capability::Restore);
+        if config.restore.hook_document.is_some() {
+            out.insert(Capability::RestoreHook);
+        }
+        if config.restore.dns.is_some() {
+            out.insert(Capability::RestoreDns);
+        }
+    }
+    // Every notification goes to Slack too; only stacks with a pipeline notify.
+    if config.restore.slack_webhook_parameter.is_some() && e.exists("ReconcileRule") {
+        out.insert(Capability::Slack);
+    }
     out
+}
+
+/// Whether the Slack webhook is a Secrets Manager secret read through Parameter Store (its
+/// `GetParameter` then needs `secretsmanager:GetSecretValue` on the secret).
+fn slack_via_secrets_manager(e: &Evaluation) -> bool {
+    let env: BTreeMap<String, String> = handler_environment(e)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    crossvault_core::StackConfig::from_env_map(&env)
+        .is_ok_and(|c| c.restore.slack_from_secrets_manager())
 }
 
 /// The actions the handler's code needs in this instance.
@@ -671,6 +830,9 @@ pub fn required(scan: &Scan, e: &Evaluation) -> BTreeSet<String> {
         .flat_map(|(_, more)| more.iter().map(|m| (*m).to_owned()))
         .collect();
     actions.extend(implied);
+    if caps.contains(&Capability::Slack) && slack_via_secrets_manager(e) {
+        actions.insert("secretsmanager:GetSecretValue".into());
+    }
     actions
 }
 
@@ -753,6 +915,49 @@ const INSTANCES: &[Instance] = &[
     (BACKUP, "us-east-1", &[]),
     (BACKUP, "us-east-1", &[("TwoHopResourceTypes", "EBS")]),
     (PREPROD, "eu-west-1", &[]),
+    (
+        PREPROD,
+        "eu-west-1",
+        &[
+            ("RestoreOnArrival", "true"),
+            ("RestoreMaskingHook", "crossvault-mask"),
+        ],
+    ),
+    (
+        PREPROD,
+        "eu-west-1",
+        &[
+            ("RestoreOnArrival", "true"),
+            ("RestoreUnmasked", "true"),
+            ("SlackWebhookParameter", "/crossvault/slack"),
+        ],
+    ),
+    (
+        PREPROD,
+        "eu-west-1",
+        &[
+            ("RestoreOnArrival", "true"),
+            (
+                "RestoreMaskingHook",
+                "arn:aws:lambda:eu-west-1:333333333333:function:mask",
+            ),
+            ("RestoreHostedZoneId", "Z0PREPROD"),
+            ("RestoreDnsDomain", "preprod.internal"),
+        ],
+    ),
+    (
+        SOURCE,
+        "eu-west-1",
+        &[(
+            "SlackWebhookParameter",
+            "/aws/reference/secretsmanager/crossvault-slack",
+        )],
+    ),
+    (
+        BACKUP,
+        "eu-central-1",
+        &[("SlackWebhookParameter", "/slack")],
+    ),
     (MANAGEMENT, "eu-west-1", &[]),
 ];
 
