@@ -425,6 +425,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(r"^/requests$"), list_requests),
 ]
 
+# The pre-prod refresh's calls live with it (it imports this module's helpers).
+from .restore_control import ROUTES as _RESTORE_ROUTES  # noqa: E402
+
+ROUTES.extend(_RESTORE_ROUTES)
+
 
 def _respond(status: int, payload: dict[str, Any]) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")

@@ -1,4 +1,4 @@
-"""Delivery of AWS Backup events to moto's EventBridge, in the emitting account/region.
+"""Delivery of AWS Backup events (and the SSM and RDS events a pre-prod refresh waits for) to moto's EventBridge, in the emitting account/region.
 
 Events go straight into moto's events backend of that account and region (the
 ``default`` bus), so rules with patterns route them to SQS and other targets exactly
@@ -63,7 +63,7 @@ def _deliver(event: dict[str, Any], epoch: float) -> None:
     events_backends[event["account"]][event["region"]].put_events(
         [
             {
-                "Source": SOURCE,
+                "Source": event["source"],
                 "DetailType": event["detail-type"],
                 "Resources": event["resources"],
                 "Detail": json.dumps(event["detail"]),
@@ -79,13 +79,14 @@ def emit(
     detail_type: str,
     resources: list[str],
     detail: dict[str, Any],
+    source: str = SOURCE,
 ) -> None:
     moment = clock.now()
     event = {
         "account": account_id,
         "region": region,
         "detail-type": detail_type,
-        "source": SOURCE,
+        "source": source,
         "time": clock.iso_millis(moment),
         "resources": resources,
         "detail": detail,

@@ -8,7 +8,7 @@ policies, Vault Lock retention ranges); the work creates the recovery point, the
 
 from moto.backup.models import Vault
 
-from . import clock, organization, policy, resources, settings
+from . import clock, organization, policy, resources, restores, settings
 from .backends import backend_for
 from .jobs import BackupJob, CopyJob, Job, JobFailure, RestoreJob
 from .lifecycle import Lifecycle
@@ -76,7 +76,11 @@ class _BackupRules:
             except resources.ResourceFailure as exc:
                 raise JobFailure(str(exc)) from exc
         else:
-            metadata = resources.generic_restore_metadata(job.resource_type, job.resource_arn)
+            try:
+                captured = restores.backup_metadata(job.resource_type, job.account_id, job.region, job.resource_arn)
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+            metadata = captured or resources.generic_restore_metadata(job.resource_type, job.resource_arn)
         backend.add_point(_point_from_job(job, snapshot_id, metadata), job.recovery_point_tags)
 
     def completed(self, job: BackupJob) -> None:
@@ -235,7 +239,11 @@ class _RestoreRules:
             except resources.ResourceFailure as exc:
                 raise JobFailure(str(exc)) from exc
         else:
-            job.created_resource_arn = resources.generic_restored_resource_arn(
+            try:
+                created = restores.restore(job, point)
+            except resources.ResourceFailure as exc:
+                raise JobFailure(str(exc)) from exc
+            job.created_resource_arn = created or resources.generic_restored_resource_arn(
                 point.resource_type, job.region, job.account_id, job.metadata
             )
         point.last_restore_time = clock.now()
