@@ -484,4 +484,57 @@ impl Testbed {
             .cloned()
             .unwrap_or_default())
     }
+
+    /// A VPC, two subnets and the DB subnet group `name` in `account`/`region` (what a
+    /// pre-prod account provides for restores).
+    pub async fn create_db_subnet_group(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/rds/db-subnet-group",
+            Some(json!({"accountId": account, "region": region, "name": name})),
+        )
+        .await
+    }
+
+    /// The next executions of SSM document `document` in `account` end with these
+    /// `(status, message)` outcomes.
+    pub async fn hook_outcomes(
+        &self,
+        account: &str,
+        document: &str,
+        outcomes: &[(&str, &str)],
+    ) -> Result<()> {
+        let outcomes: Vec<Value> = outcomes
+            .iter()
+            .map(|(status, message)| json!({"status": status, "message": message}))
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "/automation/outcomes",
+            Some(json!({"accountId": account, "document": document, "outcomes": outcomes})),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Every (emulated) SSM Automation execution of `account`, with its parameters.
+    pub async fn automation_executions(&self, account: &str) -> Result<Vec<Value>> {
+        let value = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/automation/executions?accountId={account}"),
+                None,
+            )
+            .await?;
+        Ok(value
+            .get("executions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use crossvault_core::event::Status;
 use crossvault_core::restore::{ListedRestoreJob, RestoreFacts, RestoreRequest};
+use crossvault_core::{RecoveryPointArn, RecoveryPointKind};
 
 use crate::batch::EventError;
 use crate::effects::{Effects, event_error};
@@ -132,12 +133,32 @@ impl Effects<'_> {
         Ok(jobs)
     }
 
-    /// A pre-prod recovery point's own tags (`backup:ListTags`): in pre-prod the production
-    /// resource's tags cannot be read, but its copy carries the recovery point's.
+    /// A pre-prod recovery point's own tags: pre-prod cannot read the production resource's,
+    /// but AWS Backup gives a recovery point its resource's tags and a copy its source's.
+    /// Snapshot-backed points (RDS, Aurora, EBS, EC2) are tagged in their own service (read
+    /// with the tagging API); `backup:ListTags` serves only types AWS Backup fully manages.
+    /// Tags that cannot be read count as none (the point is then restored only if its source
+    /// is on the allow-list), with the reason in the log.
     pub async fn recovery_point_tags(
         &self,
         rp: &str,
     ) -> Result<BTreeMap<String, String>, EventError> {
+        let kind = RecoveryPointArn::parse(rp).map(|p| p.kind);
+        let read = if matches!(kind, Ok(RecoveryPointKind::Backup)) {
+            self.backup_list_tags(rp).await
+        } else {
+            self.resource_tags(rp).await
+        };
+        match read {
+            Err(EventError::Permanent(reason)) => {
+                tracing::warn!(recovery_point_arn = rp, %reason, "recovery point tags unreadable: taken as none");
+                Ok(BTreeMap::new())
+            }
+            other => other,
+        }
+    }
+
+    async fn backup_list_tags(&self, rp: &str) -> Result<BTreeMap<String, String>, EventError> {
         let mut tags = BTreeMap::new();
         let mut pages = self
             .clients

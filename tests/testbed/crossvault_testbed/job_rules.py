@@ -81,7 +81,12 @@ class _BackupRules:
             except resources.ResourceFailure as exc:
                 raise JobFailure(str(exc)) from exc
             metadata = captured or resources.generic_restore_metadata(job.resource_type, job.resource_arn)
-        backend.add_point(_point_from_job(job, snapshot_id, metadata), job.recovery_point_tags)
+        # AWS Backup copies the resource's tags to its recovery point (VERIFY); the job's
+        # RecoveryPointTags come on top.
+        tags = restores.resource_tags(job.account_id, job.region, job.resource_arn) | job.recovery_point_tags
+        if snapshot_id:
+            restores.tag_snapshot(job.account_id, job.region, snapshot_id, tags)
+        backend.add_point(_point_from_job(job, snapshot_id, metadata), tags)
 
     def completed(self, job: BackupJob) -> None:
         # A backup plan rule's copy actions start when its backup job completed, in the

@@ -38,6 +38,25 @@ RDS_INSTANCE_EVENT = "RDS DB Instance Event"
 _TABLE_SCHEMAS: dict[str, tuple[list[dict[str, str]], list[dict[str, str]]]] = {}
 
 
+def resource_tags(account_id: str, region: str, resource_arn: str) -> dict[str, str]:
+    """The tags AWS Backup copies from a protected RDS instance or Aurora cluster to its new
+    recovery point (an assumption: VERIFY; README "Pre-prod restores")."""
+    parsed = parse_arn(resource_arn)
+    if parsed.service != "rds":
+        return {}
+    kind, _, name = parsed.resource.partition(":")
+    backend = rds_backends[account_id][region]
+    resource = (backend.databases if kind == "db" else backend.clusters if kind == "cluster" else {}).get(name)
+    return {t["Key"]: t["Value"] for t in (getattr(resource, "tags", None) or [])}
+
+
+def tag_snapshot(account_id: str, region: str, snapshot_id: str, tags: dict[str, str]) -> None:
+    """The recovery point's tags on its RDS snapshot too (copies carry the snapshot's tags)."""
+    snapshot = rds_backends[account_id][region].database_snapshots.get(snapshot_id)
+    if snapshot is not None and tags:
+        snapshot.tags = [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
 def backup_metadata(resource_type: str, account_id: str, region: str, resource_arn: str) -> dict[str, str] | None:
     """The restore metadata of a new Aurora or DynamoDB backup, read from moto (None: another
     type, or a cluster or table moto does not have, which gets generic metadata as before)."""

@@ -571,7 +571,14 @@ pub const PIPELINE: &[(&str, &str, Option<&str>, Capability)] = &[
     ),
     (
         "restore/mod.rs",
-        "Effects::recovery_point_tags",
+        "Effects::backup_list_tags",
+        None,
+        Capability::Restore,
+    ),
+    // Snapshot-backed points' tags are read with the tagging API.
+    (
+        "effects.rs",
+        "Effects::resource_tags",
         None,
         Capability::Restore,
     ),
