@@ -96,6 +96,19 @@ impl std::fmt::Debug for WebhookCache {
     }
 }
 
+/// A transport error with its causes, never the URL (also scrubbed from the causes, in case
+/// one repeats it).
+fn describe(e: reqwest::Error, url: &str) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.replace(url, "<webhook>")
+}
+
 /// Slack's mrkdwn: `&`, `<` and `>` are control characters.
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -201,7 +214,10 @@ impl Effects<'_> {
                     }
                 }
                 // Without the URL: it is the secret.
-                Err(e) => reason = format!("{}", e.without_url()),
+                Err(e) if e.is_timeout() => {
+                    reason = format!("no answer within {:?} (timed out)", slack.timeout);
+                }
+                Err(e) => reason = describe(e.without_url(), &url),
             }
             tracing::warn!(%reason, attempt, "slack: attempt failed");
             if attempt < slack.attempts {
