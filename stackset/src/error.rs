@@ -24,6 +24,13 @@ pub enum CliError {
         source: std::io::Error,
     },
 
+    #[error("cannot write {path}: {source}")]
+    #[diagnostic(code(crossvault::io))]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+
     #[error("{path} is not valid JSON: {source}")]
     #[diagnostic(
         code(crossvault::bad_json),
@@ -104,6 +111,7 @@ impl CliError {
             | Self::Package(_)
             | Self::Handler(_)
             | Self::Aws { .. }
+            | Self::Write { .. }
             | Self::Internal(_) => exit::FAILED,
         }
     }

@@ -170,11 +170,15 @@ fn finish<R: Report>(
     format: output::OutputFormat,
     report: &R,
 ) -> Result<i32, CliError> {
-    emit(out, format, report).map_err(|source| CliError::Read {
-        path: "<stdout>".into(),
-        source,
-    })?;
-    Ok(report.exit_code())
+    match emit(out, format, report) {
+        Ok(()) => Ok(report.exit_code()),
+        // A reader that stopped early (`| head`) is not an error of the command.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(report.exit_code()),
+        Err(source) => Err(CliError::Write {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

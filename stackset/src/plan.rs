@@ -662,7 +662,10 @@ impl std::fmt::Display for Plan {
                     Via::StackSet => "stack set".to_owned(),
                     Via::Stack => "plain stack".to_owned(),
                 },
-                r.change.to_string(),
+                match (r.via, &r.change) {
+                    (Via::Stack, Change::New) => "new stack".to_owned(),
+                    (_, change) => change.to_string(),
+                },
                 if r.status.is_empty() {
                     "-".to_owned()
                 } else {

@@ -4,6 +4,7 @@ from moto.backup import urls as backup_urls
 from moto.backup.models import backup_backends
 from moto.events.utils import EventTemplateParser
 
+from . import stacksets  # noqa: F401  (importing it makes moto's StackSets behave as AWS's)
 from .backend import ExtendedBackupBackend
 from .resources import include_awsbackup_snapshots_in_lookups
 from .responses import ExtendedBackupResponse
