@@ -282,7 +282,7 @@ impl Intercept for RequestLog {
             .request()
             .body()
             .bytes()
-            .filter(|b| b.len() <= 64 * 1024)
+            .filter(|b| b.len() <= 1 << 20)
             .and_then(|b| std::str::from_utf8(b).ok())
             .filter(|_| service != "S3")
             .unwrap_or_default()

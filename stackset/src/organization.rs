@@ -9,6 +9,33 @@ use serde::Serialize;
 
 use crate::error::{CliError, aws};
 
+/// `aws(call)`, with help for the one refusal users meet here: a member account that is
+/// neither the management account nor a delegated administrator.
+fn read<E, R>(call: String) -> impl FnOnce(crate::error::SdkError<E, R>) -> CliError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| match aws(call)(e) {
+        CliError::Aws { call, message, .. } if message.starts_with("AccessDenied") => {
+            CliError::Aws {
+                call,
+                message,
+                help: "crossvault reads the organization's OUs and accounts, which Organizations \
+                   allows the management account and delegated administrators: run crossvault \
+                   from the management account, or from the account registered as StackSets \
+                   delegated administrator with `delegated_admin: true`"
+                    .into(),
+            }
+        }
+        other => other,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
     pub id: String,
@@ -67,7 +94,7 @@ impl Organization {
             .list_roots()
             .send()
             .await
-            .map_err(aws("organizations:ListRoots"))?;
+            .map_err(read("organizations:ListRoots".into()))?;
         let root_id = roots
             .roots
             .unwrap_or_default()
@@ -89,7 +116,7 @@ impl Organization {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(aws(format!(
+                let page = page.map_err(read(format!(
                     "organizations:ListOrganizationalUnitsForParent {parent}"
                 )))?;
                 for ou in page.organizational_units.unwrap_or_default() {

@@ -211,8 +211,14 @@ pub fn starter(org: &Organization, region: &str) -> (String, Vec<String>) {
     let _ = writeln!(s);
     let _ = writeln!(s, "# Organizational units:");
     let _ = writeln!(s, "#   {}  root", org.root_id);
-    for ou in org.ous.values() {
-        let _ = writeln!(s, "#   {}  {}", ou.id, org.path_of(&ou.id));
+    let mut ous: Vec<(String, &str)> = org
+        .ous
+        .values()
+        .map(|ou| (org.path_of(&ou.id), ou.id.as_str()))
+        .collect();
+    ous.sort();
+    for (path, id) in ous {
+        let _ = writeln!(s, "#   {id}  {path}");
     }
     let _ = writeln!(s, "# Accounts:");
     for a in org.accounts.values() {

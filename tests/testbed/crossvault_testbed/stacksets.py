@@ -490,3 +490,34 @@ def _parameter_list(self: cfn_models.Stack) -> list[dict[str, Any]]:
 
 
 cfn_models.Stack.parameter_list = property(_parameter_list)  # type: ignore[assignment]
+
+
+# --- Organizations for a delegated administrator -----------------------------------------------
+#
+# A member account that is a delegated administrator for any service may call Organizations'
+# read operations (List*, Describe*); moto 5.2.1 answers them from the member's own, empty
+# backend. They are answered from the management account's backend here, and any other member
+# gets AccessDeniedException, as in AWS.
+
+from moto.organizations.exceptions import OrganizationsClientError  # noqa: E402
+from moto.organizations.responses import OrganizationsResponse  # noqa: E402
+
+_original_organizations_backend = OrganizationsResponse.organizations_backend
+
+
+def _organizations_backend(self: OrganizationsResponse) -> Any:
+    own = _original_organizations_backend.fget(self)  # type: ignore[attr-defined]
+    if own.org is not None:
+        return own
+    action = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
+    if not (action.startswith("List") or action.startswith("Describe")):
+        return own
+    management = management_backend_of(self.current_account)
+    if management is None or action == "DescribeOrganization":
+        return own
+    if any(a.account.id == self.current_account for a in management.admins):
+        return management
+    raise OrganizationsClientError("AccessDeniedException", "You don't have permissions to access this resource.")
+
+
+OrganizationsResponse.organizations_backend = property(_organizations_backend)  # type: ignore[assignment]
