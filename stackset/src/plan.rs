@@ -704,3 +704,137 @@ impl std::fmt::Display for Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigFile, Loaded, Overrides};
+    use crate::organization::{Account, Organization};
+    use crate::stackset::DesiredStackSet;
+
+    fn org() -> Organization {
+        let account = |id: &str, name: &str| {
+            (
+                id.to_owned(),
+                Account {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    status: "ACTIVE".to_owned(),
+                    parent_id: "r-abcd".to_owned(),
+                },
+            )
+        };
+        Organization {
+            id: "o-abcdefghij".into(),
+            management_account_id: "999999999999".into(),
+            root_id: "r-abcd".into(),
+            ous: BTreeMap::new(),
+            accounts: BTreeMap::from([
+                account("999999999999", "management"),
+                account("111111111111", "workload"),
+                account("222222222222", "backup"),
+            ]),
+        }
+    }
+
+    fn plan_for(config_text: &str, survey_instances: Vec<Instance>) -> Plan {
+        let path = std::path::PathBuf::from("crossvault.config.yaml");
+        let loaded = Loaded {
+            file: ConfigFile::parse(&path, config_text).unwrap(),
+            path,
+            text: config_text.to_owned(),
+        };
+        let config = Config::resolve(Some(&loaded), &Overrides::default()).unwrap();
+        let template = Template::parse(crate::deployment::TEMPLATE).unwrap();
+        let params = crate::deployment::stack_parameters(&config, "crossvault/x.zip");
+        let desired = DesiredStackSet::new(&config, crate::deployment::TEMPLATE, params);
+        let survey = Survey {
+            caller_account: "999999999999".into(),
+            organization: org(),
+            stack_set: None,
+            instances: survey_instances,
+            management_stack: None,
+        };
+        make_plan(
+            &PlanInputs {
+                config: &config,
+                template: &template,
+                desired: &desired,
+                artifact_key: "crossvault/x.zip",
+            },
+            &survey,
+        )
+        .unwrap()
+    }
+
+    const SELF_MANAGED: &str = "permission_model: self-managed\n\
+        accounts: [\"999999999999\", \"111111111111\", \"222222222222\", \"444444444444\"]\n\
+        regions: [eu-west-1, eu-central-1]\nartifact_bucket_prefix: crossvault-artifacts\n\
+        parameters:\n  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  \
+        BackupRegionAlternate: eu-west-1\n  ManagementAccountId: \"999999999999\"\n";
+
+    #[test]
+    fn a_self_managed_stack_set_covering_the_management_account_needs_no_plain_stack() {
+        let plan = plan_for(SELF_MANAGED, Vec::new());
+        assert!(!plan.has_errors(), "{:?}", plan.findings);
+        assert!(matches!(plan.management_stack, StackChange::Skipped { .. }));
+        let management: Vec<&Row> = plan
+            .rows
+            .iter()
+            .filter(|r| r.account == "999999999999")
+            .collect();
+        assert_eq!(management.len(), 2, "an instance in each region");
+        assert!(
+            management
+                .iter()
+                .all(|r| r.role == "management" && r.via == Via::StackSet)
+        );
+        assert_eq!(plan.new_instances.len(), 8);
+        assert!(
+            plan.findings.iter().any(|f| f.severity == Severity::Warning
+                && f.message.contains("444444444444 is not in organization")),
+            "{:?}",
+            plan.findings
+        );
+    }
+
+    #[test]
+    fn outdated_instances_are_redeployed_and_untargeted_ones_left_alone() {
+        let instance = |account: &str, region: &str, status: &str| Instance {
+            account: account.into(),
+            region: region.into(),
+            status: status.into(),
+            detailed_status: Some(
+                if status == "CURRENT" {
+                    "SUCCEEDED"
+                } else {
+                    "FAILED"
+                }
+                .into(),
+            ),
+            status_reason: None,
+            drift_status: None,
+            organizational_unit_id: None,
+        };
+        let plan = plan_for(
+            SELF_MANAGED,
+            vec![
+                instance("111111111111", "eu-west-1", "OUTDATED"),
+                instance("222222222222", "eu-west-1", "CURRENT"),
+                instance("222222222222", "us-east-1", "CURRENT"),
+            ],
+        );
+        // The StackSet itself is new here (no survey.stack_set), so nothing is "updated".
+        assert_eq!(
+            plan.redeploy,
+            BTreeSet::from([("111111111111".to_owned(), "eu-west-1".to_owned())])
+        );
+        let extra = plan.rows.iter().find(|r| r.region == "us-east-1").unwrap();
+        assert_eq!(extra.change, Change::NotTargeted);
+        assert!(
+            !plan
+                .new_instances
+                .contains(&("222222222222".to_owned(), "eu-west-1".to_owned()))
+        );
+    }
+}

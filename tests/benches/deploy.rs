@@ -114,7 +114,15 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!(
         "{:>8} {:>9} {:>10} {:>8} {:>8} {:>10} {:>10} {:>8} {:>10}",
-        "accounts", "instances", "deploy s", "calls", "uploads", "StackSet", "SS writes", "Orgs", "again s/w"
+        "accounts",
+        "instances",
+        "deploy s",
+        "calls",
+        "uploads",
+        "StackSet",
+        "SS writes",
+        "Orgs",
+        "again s/w"
     );
     for size in sizes {
         let (management, accounts, root) = runtime.block_on(organization(&url, size));
@@ -125,6 +133,16 @@ fn main() {
                 .config("eu-west-1")
                 .await
         });
+        // moto creates every instance's stack inside the CreateStackInstances request (AWS
+        // answers at once and works asynchronously): give that request time.
+        let sdk = sdk
+            .to_builder()
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(3600))
+                    .build(),
+            )
+            .build();
         let dir = std::env::temp_dir().join(format!("crossvault-bench-{management}"));
         std::fs::create_dir_all(&dir).unwrap();
         let zip = dir.join("bootstrap.zip");
