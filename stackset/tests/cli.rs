@@ -270,7 +270,7 @@ fn parameters_are_checked_before_anything_is_published() {
         "{err}"
     );
     assert!(
-        err.contains("7 │ BackupAcountId: \"222222222222\""),
+        err.contains("7 BackupAcountId: \"222222222222\""),
         "the line is shown: {err}"
     );
     assert!(
