@@ -3,7 +3,10 @@
 
 locals {
   service_managed = var.permission_model == "SERVICE_MANAGED"
-  template_body   = coalesce(var.template_body, file("${path.module}/../crossvault.yaml"))
+  # CloudFormation takes a TemplateBody of at most 51,200 bytes; crossvault's template is
+  # larger, so in AWS it goes by TemplateURL (the copy `crossvault publish` uploads). The body
+  # is used only when no URL is given (and then must fit).
+  template_body = var.template_url == null ? coalesce(var.template_body, file("${path.module}/../crossvault.yaml")) : null
 
   # Every template parameter, defaults included: CloudFormation reports defaults back, so a
   # parameter left out would show as a change on every plan. parameter-defaults.json is checked
@@ -22,6 +25,7 @@ resource "aws_cloudformation_stack_set" "crossvault" {
   name             = var.stack_set_name
   description      = "crossvault: AWS Backup copies across the organization"
   template_body    = local.template_body
+  template_url     = var.template_url
   permission_model = var.permission_model
   call_as          = var.call_as
   capabilities     = ["CAPABILITY_NAMED_IAM"]
@@ -51,6 +55,10 @@ resource "aws_cloudformation_stack_set" "crossvault" {
   }
 
   lifecycle {
+    precondition {
+      condition     = local.template_body == null || length(local.template_body) <= 51200
+      error_message = "The template is larger than CloudFormation's 51,200-byte TemplateBody limit: set template_url to the copy `crossvault publish` uploaded (https://<bucket>.s3.<region>.amazonaws.com/<template_key>)."
+    }
     # CloudFormation reports an administration role for service-managed StackSets too, and
     # the provider plans to remove it on every run (hashicorp/terraform-provider-aws#23464);
     # operation_preferences are per operation, not stored, and read back empty (#33170).
@@ -121,6 +129,7 @@ resource "aws_cloudformation_stack" "management" {
 
   name          = "${var.stack_set_name}-management"
   template_body = local.template_body
+  template_url  = var.template_url
   parameters    = local.parameters
   capabilities  = ["CAPABILITY_NAMED_IAM"]
 

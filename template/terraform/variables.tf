@@ -5,7 +5,13 @@ variable "stack_set_name" {
 }
 
 variable "template_body" {
-  description = "The template; defaults to the one beside this module."
+  description = "The template; defaults to the one beside this module. Only for templates of at most 51,200 bytes: crossvault's own is larger, so use template_url."
+  type        = string
+  default     = null
+}
+
+variable "template_url" {
+  description = "HTTPS URL of the template in S3 (the copy `crossvault publish` uploads to the artifact bucket: https://<prefix>-<region>.s3.<region>.amazonaws.com/<template_key>). Takes precedence over template_body."
   type        = string
   default     = null
 }

@@ -2,9 +2,15 @@
 #
 #   crossvault build && crossvault publish -o json > published.json
 #   terraform init
-#   terraform apply -var "artifact_key=$(jq -r .artifact_key published.json)"
+#   terraform apply -var "artifact_key=$(jq -r .artifact_key published.json)" \
+#     -var "template_key=$(jq -r .template_key published.json)"
 
 variable "artifact_key" {
+  type = string
+}
+
+# The template goes by URL: it is larger than CloudFormation's 51,200-byte TemplateBody limit.
+variable "template_key" {
   type = string
 }
 
@@ -21,6 +27,7 @@ module "crossvault" {
 
   artifact_bucket_prefix = "crossvault-artifacts-o-exampleorgid"
   artifact_key           = var.artifact_key
+  template_url           = "https://crossvault-artifacts-o-exampleorgid-eu-west-1.s3.eu-west-1.amazonaws.com/${var.template_key}"
 
   parameters = {
     BackupAccountId       = "222222222222"

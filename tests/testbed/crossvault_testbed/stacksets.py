@@ -18,6 +18,13 @@ each an AWS behaviour moto lacks (aws-facts section 7, the StackSets API referen
   administrator for ``member.org.stacksets.cloudformation.amazonaws.com``, and the StackSet then
   lives in the management account; otherwise ``ValidationError`` "Account used is not a
   delegated administrator" (as AWS answers).
+- ``TemplateURL`` in path style on the test bed's own endpoint
+  (``http://127.0.0.1:<port>/<bucket>/<key>``, what a client with a custom S3 endpoint builds)
+  is read from that bucket, as AWS reads its path-style ``https://s3.<region>.amazonaws.com/<bucket>/<key>``
+  (moto: takes the host's first label for the bucket).
+- The short form ``!Condition Name`` inside a condition (``!And [!Condition A, ...]``) refers to
+  that condition, as in AWS (moto's YAML loader makes it ``Fn::Condition``, which its condition
+  evaluator does not know, so every ``!And`` with one is false).
 
 Operations still succeed or fail at once (no RUNNING state), as in moto.
 """
@@ -521,3 +528,43 @@ def _organizations_backend(self: OrganizationsResponse) -> Any:
 
 
 OrganizationsResponse.organizations_backend = property(_organizations_backend)  # type: ignore[assignment]
+
+
+# -- TemplateURL on a custom endpoint ------------------------------------------------------
+
+from urllib.parse import urlparse, urlunparse  # noqa: E402
+
+from moto.cloudformation import responses as _cfn_responses  # noqa: E402
+from moto.cloudformation import utils as _cfn_utils  # noqa: E402
+
+_moto_get_stack_from_s3_url = _cfn_utils.get_stack_from_s3_url
+
+
+def _get_stack_from_s3_url(template_url: str, account_id: str, partition: str) -> str:
+    parts = urlparse(template_url)
+    host = parts.hostname or ""
+    if parts.port is not None or host.replace(".", "").isdigit():
+        # moto reads "localhost" URLs path-style; a custom endpoint is path-style too.
+        template_url = urlunparse(parts._replace(netloc="localhost"))
+    return _moto_get_stack_from_s3_url(template_url, account_id, partition)
+
+
+_cfn_utils.get_stack_from_s3_url = _get_stack_from_s3_url
+_cfn_responses.get_stack_from_s3_url = _get_stack_from_s3_url  # imported there by name
+
+
+# -- !Condition inside conditions ----------------------------------------------------------
+
+from moto.cloudformation import parsing as _cfn_parsing  # noqa: E402
+
+_moto_parse_condition = _cfn_parsing.parse_condition
+
+
+def _parse_condition(condition: Any, resources_map: Any, condition_map: Any) -> bool:
+    if isinstance(condition, dict) and list(condition) == ["Fn::Condition"]:
+        return bool(condition_map[condition["Fn::Condition"]])
+    return _moto_parse_condition(condition, resources_map, condition_map)
+
+
+# load_conditions and parse_condition's own recursion look the name up in the module.
+_cfn_parsing.parse_condition = _parse_condition

@@ -160,3 +160,60 @@ def test_stack_parameters_report_lists_as_given(client, accounts):
     cfn.create_stack(StackName="p", TemplateBody=template, Parameters=[{"ParameterKey": "Ids", "ParameterValue": "a,b"}])
     params = cfn.describe_stacks(StackName="p")["Stacks"][0]["Parameters"]
     assert params == [{"ParameterKey": "Ids", "ParameterValue": "a,b"}]
+
+
+# Short-form YAML, as crossvault's template is written: a condition that names another with
+# !Condition inside !And, and a resource reading an attribute of a conditional one.
+CONDITIONAL_TEMPLATE = """
+Parameters:
+  Backup: {Type: String}
+  Existing: {Type: String, Default: ""}
+Conditions:
+  IsBackup: !Equals [!Ref AWS::AccountId, !Ref Backup]
+  IsSource: !Not [!Condition IsBackup]
+  CreateOwn: !And [!Condition IsSource, !Equals [!Ref Existing, ""]]
+Resources:
+  Own:
+    Type: AWS::Logs::LogGroup
+    Condition: CreateOwn
+    Properties: {LogGroupName: own}
+  Reader:
+    Type: AWS::Logs::LogGroup
+    Condition: IsSource
+    Properties: {LogGroupName: !If [CreateOwn, !Join ["-", [!Ref Own, reader]], existing-reader]}
+"""
+
+
+def test_a_condition_naming_another_with_the_short_form_is_evaluated(client, accounts):
+    source, backup = accounts(), accounts()
+    cfn = client("cloudformation", source)
+    cfn.create_stack(
+        StackName="c", TemplateBody=CONDITIONAL_TEMPLATE, Parameters=[{"ParameterKey": "Backup", "ParameterValue": backup}]
+    )
+    created = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName="c")["StackResourceSummaries"]}
+    assert created == {"Own", "Reader"}
+    groups = {g["logGroupName"] for g in client("logs", source).describe_log_groups()["logGroups"]}
+    assert {"own", "own-reader"} <= groups
+
+    in_backup = client("cloudformation", backup)
+    in_backup.create_stack(
+        StackName="c", TemplateBody=CONDITIONAL_TEMPLATE, Parameters=[{"ParameterKey": "Backup", "ParameterValue": backup}]
+    )
+    created = {r["LogicalResourceId"] for r in in_backup.list_stack_resources(StackName="c")["StackResourceSummaries"]}
+    assert not created & {"Own", "Reader"}
+    assert client("logs", backup).describe_log_groups()["logGroups"] == []
+
+
+def test_a_template_url_on_the_test_beds_own_endpoint_is_read_path_style(client, accounts, endpoint):
+    account = accounts()
+    s3 = client("s3", account)
+    bucket = f"cv-templates-{account}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=bucket, Key="t/template.json", Body=TEMPLATE.encode())
+    cfn = client("cloudformation", account)
+    cfn.create_stack_set(
+        StackSetName="by-url",
+        TemplateURL=f"{endpoint}/{bucket}/t/template.json",
+        Parameters=[{"ParameterKey": "Name", "ParameterValue": "g"}],
+    )
+    assert json.loads(cfn.describe_stack_set(StackSetName="by-url")["StackSet"]["TemplateBody"]) == json.loads(TEMPLATE)
