@@ -1136,6 +1136,17 @@ async fn package_points_the_template_at_the_published_objects() {
             && command.contains(&format!("BackupAccountId={}", fx.ids.backup)),
         "{command}"
     );
+    // The template is above the 51,200-byte TemplateBody limit: the command lets the CLI
+    // upload it to the artifact bucket of the stack's region.
+    assert!(text.len() > 51_200);
+    assert!(
+        command.contains(&format!(
+            " --s3-bucket {}-{} --s3-prefix crossvault ",
+            fx.prefix(),
+            report["checked_regions"][0].as_str().unwrap()
+        )),
+        "{command}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -185,8 +185,21 @@ pub async fn run(
         .iter()
         .map(|(k, v)| shell_word(&format!("{k}={v}")))
         .collect();
+    // `aws cloudformation deploy` refuses a template above the TemplateBody limit unless it may
+    // upload it: the artifact bucket of the region the stack is deployed in takes it.
+    let upload = if text.len() > crate::deployment::TEMPLATE_BODY_LIMIT {
+        format!(
+            " --s3-bucket {} --s3-prefix crossvault",
+            shell_word(&format!(
+                "{}-{}",
+                config.artifact_bucket_prefix, config.stack_set_region
+            ))
+        )
+    } else {
+        String::new()
+    };
     let deploy_command = format!(
-        "aws cloudformation deploy --stack-name {} --template-file {} --capabilities CAPABILITY_NAMED_IAM{}",
+        "aws cloudformation deploy --stack-name {} --template-file {}{upload} --capabilities CAPABILITY_NAMED_IAM{}",
         config.stack_set_name,
         shell_word(&args.out.display().to_string()),
         if overrides.is_empty() {
