@@ -517,11 +517,18 @@ pub(crate) fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideErro
         recovery_point: request
             .recovery_point
             .filter(|_| facts.recovery_point.is_none()),
-        key_of: request.key_of.filter(|_| facts.key.is_none()),
-        intermediate_copy_jobs_of: request
-            .intermediate_copy_jobs_of
-            .filter(|_| facts.intermediate_copy_jobs.is_none()),
-        origin_of: request.origin_of.filter(|_| facts.origin_jobs.is_none()),
+        route: request
+            .route
+            .map(|r| {
+                Box::new(crate::facts::RouteRequest {
+                    key_of: r.key_of.filter(|_| facts.key.is_none()),
+                    intermediate_copy_jobs_of: r
+                        .intermediate_copy_jobs_of
+                        .filter(|_| facts.intermediate_copy_jobs.is_none()),
+                    origin_of: r.origin_of.filter(|_| facts.origin_jobs.is_none()),
+                })
+            })
+            .filter(|r| !r.is_empty()),
     };
     if missing.is_empty() {
         Ok(())

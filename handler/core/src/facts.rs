@@ -210,6 +210,15 @@ pub struct FactRequest {
     /// Describe this recovery point (is it an original; its key).
     #[serde(default)]
     pub recovery_point: Option<RecoveryPointRef>,
+    /// What the route of points under an AWS managed key asks for (boxed: most decisions
+    /// never need it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<Box<RouteRequest>>,
+}
+
+/// The facts [`crate::managed_key`] asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RouteRequest {
     /// Describe this KMS key (`kms:DescribeKey`): is it AWS managed?
     #[serde(default)]
     pub key_of: Option<String>,
@@ -222,15 +231,49 @@ pub struct FactRequest {
     pub origin_of: Option<IntermediateRef>,
 }
 
+impl RouteRequest {
+    /// This request as a [`FactRequest`].
+    pub fn into_request(self) -> FactRequest {
+        FactRequest {
+            route: Some(Box::new(self)),
+            ..FactRequest::default()
+        }
+    }
+
+    /// True when nothing is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.key_of.is_none()
+            && self.intermediate_copy_jobs_of.is_none()
+            && self.origin_of.is_none()
+    }
+}
+
+impl FactRequest {
+    /// The KMS key to describe, if any.
+    pub fn key_of(&self) -> Option<&str> {
+        self.route.as_ref().and_then(|r| r.key_of.as_deref())
+    }
+
+    /// The re-encrypted copy whose copy jobs to list, if any.
+    pub fn intermediate_copy_jobs_of(&self) -> Option<&str> {
+        self.route
+            .as_ref()
+            .and_then(|r| r.intermediate_copy_jobs_of.as_deref())
+    }
+
+    /// The re-encrypted copy whose original to find, if any.
+    pub fn origin_of(&self) -> Option<&IntermediateRef> {
+        self.route.as_ref().and_then(|r| r.origin_of.as_ref())
+    }
+}
+
 impl FactRequest {
     /// True when the decision needs no facts.
     pub fn is_empty(&self) -> bool {
         self.resource_tags_of.is_none()
             && self.copy_jobs_of.is_none()
             && self.recovery_point.is_none()
-            && self.key_of.is_none()
-            && self.intermediate_copy_jobs_of.is_none()
-            && self.origin_of.is_none()
+            && self.route.as_ref().is_none_or(|r| r.is_empty())
     }
 }
 
@@ -246,13 +289,13 @@ impl fmt::Display for FactRequest {
                 rp.recovery_point_arn, rp.vault_name
             ));
         }
-        if let Some(arn) = &self.key_of {
+        if let Some(arn) = self.key_of() {
             parts.push(format!("the KMS key {arn}"));
         }
-        if let Some(arn) = &self.intermediate_copy_jobs_of {
+        if let Some(arn) = self.intermediate_copy_jobs_of() {
             parts.push(format!("the copy jobs of the re-encrypted copy {arn}"));
         }
-        if let Some(r) = &self.origin_of {
+        if let Some(r) = self.origin_of() {
             parts.push(format!(
                 "the original of {} (copy jobs into {})",
                 r.recovery_point_arn, r.vault_arn

@@ -35,7 +35,7 @@ use crate::copy_chain::{
 use crate::copy_jobs::{self, HopState, ListedCopyJob, hop_state};
 use crate::decide::DecideError;
 use crate::event::{BackupEvent, CopyJobEvent, EventMeta, Status};
-use crate::facts::{FactRequest, Facts, RecoveryPointFacts};
+use crate::facts::{FactRequest, Facts, RecoveryPointFacts, RouteRequest};
 use crate::ids::{Region, VaultName};
 use crate::notify::{self, Attempts};
 use crate::plan::{Action, Hop, Lifecycle, Plan};
@@ -149,10 +149,11 @@ pub fn route<'a>(
     };
     let own = |j: &&ListedCopyJob| j.source_recovery_point_arn == rp;
     let reencrypt = || match copy_in(jobs, rp, &vault) {
-        Some(copy) if intermediate_jobs.is_none() => Err(FactRequest {
+        Some(copy) if intermediate_jobs.is_none() => Err(RouteRequest {
             intermediate_copy_jobs_of: Some(copy),
-            ..FactRequest::default()
-        }),
+            ..RouteRequest::default()
+        }
+        .into_request()),
         _ => Ok(Route::ReEncrypt { intermediate_jobs }),
     };
     if jobs
@@ -186,10 +187,11 @@ pub fn route<'a>(
             }),
             Some(p) => match &p.encryption_key_arn {
                 None => Ok(Route::Direct),
-                Some(arn) => Err(FactRequest {
+                Some(arn) => Err(RouteRequest {
                     key_of: Some(arn.clone()),
-                    ..FactRequest::default()
-                }),
+                    ..RouteRequest::default()
+                }
+                .into_request()),
             },
         },
     }
@@ -250,10 +252,13 @@ pub fn walk(
         }]);
     };
     let jobs = intermediate_jobs.ok_or_else(|| {
-        DecideError::NeedsFacts(FactRequest {
-            intermediate_copy_jobs_of: Some(copy.clone()),
-            ..FactRequest::default()
-        })
+        DecideError::NeedsFacts(
+            RouteRequest {
+                intermediate_copy_jobs_of: Some(copy.clone()),
+                ..RouteRequest::default()
+            }
+            .into_request(),
+        )
     })?;
     from_copy(o, &vault, &copy, jobs)
 }
@@ -534,12 +539,15 @@ pub fn copy_job_from_copy(
         facts,
         FactRequest {
             copy_jobs_of: Some(copy.arn.clone()),
-            origin_of: Some(IntermediateRef {
-                recovery_point_arn: copy.arn.clone(),
-                vault_arn: vault.clone(),
-                resource_arn: e.resource_arn.clone(),
-            }),
-            ..FactRequest::default()
+            ..RouteRequest {
+                origin_of: Some(IntermediateRef {
+                    recovery_point_arn: copy.arn.clone(),
+                    vault_arn: vault.clone(),
+                    resource_arn: e.resource_arn.clone(),
+                }),
+                ..RouteRequest::default()
+            }
+            .into_request()
         },
     )?;
     let origin_jobs = facts.origin_jobs.as_deref().unwrap_or_default();

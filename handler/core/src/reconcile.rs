@@ -326,9 +326,9 @@ pub fn keys_needed(input: &ReconcileInput, config: &StackConfig) -> BTreeSet<Str
     let mut needed = BTreeSet::new();
     for p in candidates(input, config).points {
         if let Err(DecideError::NeedsFacts(request)) = point_plan(input, config, p)
-            && let Some(arn) = request.key_of
+            && let Some(arn) = request.key_of()
         {
-            needed.insert(arn);
+            needed.insert(arn.to_owned());
         }
     }
     needed
