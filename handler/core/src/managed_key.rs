@@ -537,24 +537,22 @@ pub fn copy_job_from_copy(
     let copy = parse_rp(e.source_recovery_point_arn.as_deref(), "resources[0]")?;
     need(
         facts,
-        FactRequest {
-            copy_jobs_of: Some(copy.arn.clone()),
-            ..RouteRequest {
-                origin_of: Some(IntermediateRef {
-                    recovery_point_arn: copy.arn.clone(),
-                    vault_arn: vault.clone(),
-                    resource_arn: e.resource_arn.clone(),
-                }),
-                ..RouteRequest::default()
-            }
-            .into_request()
-        },
+        RouteRequest {
+            key_of: None,
+            intermediate_copy_jobs_of: Some(copy.arn.clone()),
+            origin_of: Some(IntermediateRef {
+                recovery_point_arn: copy.arn.clone(),
+                vault_arn: vault.clone(),
+                resource_arn: e.resource_arn.clone(),
+            }),
+        }
+        .into_request(),
     )?;
     let origin_jobs = facts.origin_jobs.as_deref().unwrap_or_default();
     let origin = original_of(config, &copy.arn, &vault, origin_jobs);
     let hop = copy_chain::identify_hop(config, region, dest, e.resource_type.as_deref())
         .filter(|h| *h != Hop::ReEncrypt);
-    let mut jobs = facts.copy_jobs.clone().unwrap_or_default();
+    let mut jobs = facts.intermediate_copy_jobs.clone().unwrap_or_default();
     if let Some(this) = ListedCopyJob::from_event(e) {
         copy_jobs::merge_event_job(&mut jobs, this);
     }
@@ -659,6 +657,8 @@ pub fn assume_without_aws(event: &BackupEvent, config: &StackConfig, facts: &mut
             if is_reencrypt_vault(config, &e.meta, &e.source_backup_vault_arn)
                 && let Some(copy) = &e.source_recovery_point_arn
             {
+                // The hops before this one, as for any completed copy, are the copy's.
+                facts.intermediate_copy_jobs = facts.copy_jobs.take();
                 facts.origin_jobs = Some(vec![ListedCopyJob {
                     copy_job_id: "(assumed re-encryption copy job)".into(),
                     source_recovery_point_arn: format!(

@@ -390,7 +390,7 @@ fn the_local_copy_follows_from_the_reencrypted_copy_too() {
     let config = config(&[(vars::COPY_TO_LOCAL_REGION, "true")]);
     let event = copy_event(FRANKFURT, "COMPLETED", "c1");
     let facts = Facts {
-        copy_jobs: Some(Vec::new()),
+        intermediate_copy_jobs: Some(Vec::new()),
         origin_jobs: Some(vec![reencrypted()]),
         ..Facts::none()
     };
@@ -413,21 +413,19 @@ fn a_completed_central_copy_shortens_the_original_and_deletes_the_reencrypted_co
     let event = copy_event(FRANKFURT, "COMPLETED", "c1");
     assert_eq!(
         needs(&event, &config, &Facts::none()),
-        FactRequest {
-            copy_jobs_of: Some(COPY.into()),
-            ..RouteRequest {
-                origin_of: Some(IntermediateRef {
-                    recovery_point_arn: COPY.into(),
-                    vault_arn: REENCRYPT.parse().unwrap(),
-                    resource_arn: Some(DB.into()),
-                }),
-                ..RouteRequest::default()
-            }
-            .into_request()
+        RouteRequest {
+            key_of: None,
+            intermediate_copy_jobs_of: Some(COPY.into()),
+            origin_of: Some(IntermediateRef {
+                recovery_point_arn: COPY.into(),
+                vault_arn: REENCRYPT.parse().unwrap(),
+                resource_arn: Some(DB.into()),
+            }),
         }
+        .into_request()
     );
     let facts = Facts {
-        copy_jobs: Some(Vec::new()),
+        intermediate_copy_jobs: Some(Vec::new()),
         origin_jobs: Some(vec![reencrypted()]),
         // Untagged: no pre-prod hop.
         resource_tags: Some(BTreeMap::new()),
@@ -462,7 +460,7 @@ fn a_tagged_database_goes_to_pre_prod_from_the_reencrypted_copy_before_it_is_del
     let config = config(&[]);
     let event = copy_event(FRANKFURT, "COMPLETED", "c1");
     let facts = Facts {
-        copy_jobs: Some(Vec::new()),
+        intermediate_copy_jobs: Some(Vec::new()),
         origin_jobs: Some(vec![reencrypted()]),
         ..Facts::with_tags([("CopyToPreProd", "true")])
     };
@@ -484,7 +482,7 @@ fn a_tagged_database_goes_to_pre_prod_from_the_reencrypted_copy_before_it_is_del
     // When the pre-prod copy completes, nothing new starts: shortening and deletion again.
     let done = copy_event(PREPROD_VAULT, "COMPLETED", "p1");
     let facts = Facts {
-        copy_jobs: Some(vec![job(
+        intermediate_copy_jobs: Some(vec![job(
             "c1",
             COPY,
             FRANKFURT,
@@ -525,7 +523,7 @@ fn a_copy_in_the_reencryption_vault_that_crossvault_did_not_make_is_left_alone()
         }],
     ] {
         let facts = Facts {
-            copy_jobs: Some(Vec::new()),
+            intermediate_copy_jobs: Some(Vec::new()),
             origin_jobs: Some(origin),
             resource_tags: Some(BTreeMap::new()),
             ..Facts::none()
@@ -571,7 +569,7 @@ fn a_failed_copy_of_the_reencrypted_copy_names_the_original_and_the_copy() {
     let config = config(&[]);
     let event = copy_event(FRANKFURT, "FAILED", "c1");
     let facts = Facts {
-        copy_jobs: Some(Vec::new()),
+        intermediate_copy_jobs: Some(Vec::new()),
         origin_jobs: Some(vec![reencrypted()]),
         ..Facts::none()
     };
@@ -607,7 +605,7 @@ fn a_failed_copy_of_the_reencrypted_copy_names_the_original_and_the_copy() {
     let earlier = vec![before("a", 10), before("bb", 20)];
     let last = copy_event(FRANKFURT, "FAILED", "ccc");
     let facts = Facts {
-        copy_jobs: Some(earlier),
+        intermediate_copy_jobs: Some(earlier),
         origin_jobs: Some(vec![reencrypted()]),
         ..Facts::none()
     };
