@@ -194,6 +194,27 @@ async fn a_night_with_one_database_under_aws_rds_ends_with_both_safe_and_nothing
         .await
         .unwrap();
     assert!(!described.is_empty());
+    let all = org
+        .testbed
+        .requests(&CallFilter {
+            account: Some(&a),
+            app: Some(HANDLER_APP),
+            since,
+            ..CallFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut by_operation = std::collections::BTreeMap::<String, usize>::new();
+    for call in &all {
+        *by_operation
+            .entry(format!("{}:{}", call.service, call.operation))
+            .or_default() += 1;
+    }
+    eprintln!(
+        "source account: {} handler calls for {} deliveries: {by_operation:?}",
+        all.len(),
+        night.deliveries.len()
+    );
     assert!(
         outcome.notifications.is_empty(),
         "{:#?}",

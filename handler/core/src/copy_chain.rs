@@ -9,6 +9,7 @@
 //! | [`Hop::ToBackupRegion`] | backup account, backup region (the alternate when R is the backup region) | always, unless a two-hop type |
 //! | [`Hop::ToLocalRegion`] | backup account, region R | `CopyToLocalRegion` |
 //! | [`Hop::TwoHopFirst`] | backup account, region R (its handler forwards it, [`Hop::TwoHopForward`]) | types in `TwoHopResourceTypes` |
+//! | [`Hop::ReEncrypt`] | this account's re-encryption vault, region R; every later hop starts from its copy there ([`crate::managed_key`]) | RDS and Aurora points under an AWS managed key (`aws/rds`) |
 //! | [`Hop::ToPreProd`] | first pre-prod account, region R | the resource carries `PreProdTagKey=PreProdTagValue` (exact match, a [`Facts`] item), this account is admitted by `PreProdSourceAccountIds` and a pre-prod account exists |
 //!
 //! For each hop, by its exact destination: a COMPLETED job → the next hop; a job under way →
