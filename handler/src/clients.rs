@@ -77,6 +77,9 @@ pub struct AwsClients {
     pub sqs: Lazy<aws_sdk_sqs::Client>,
     pub tagging: Lazy<aws_sdk_resourcegroupstagging::Client>,
     pub sts: Lazy<aws_sdk_sts::Client>,
+    /// Describes the keys of RDS and Aurora points (an AWS managed key takes the
+    /// re-encryption route).
+    pub kms: Lazy<aws_sdk_kms::Client>,
     regional_sns: Mutex<HashMap<String, aws_sdk_sns::Client>>,
     verify: tokio::sync::Mutex<HashMap<(String, String), (aws_sdk_backup::Client, SystemTime)>>,
     verify_backup_override: Option<aws_sdk_backup::Client>,
@@ -92,6 +95,7 @@ impl fmt::Debug for AwsClients {
             .field("sqs", &self.sqs)
             .field("tagging", &self.tagging)
             .field("sts", &self.sts)
+            .field("kms", &self.kms)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +129,7 @@ impl AwsClients {
             sqs: lazy(&config, aws_sdk_sqs::Client::new),
             tagging: lazy(&config, aws_sdk_resourcegroupstagging::Client::new),
             sts: lazy(&config, aws_sdk_sts::Client::new),
+            kms: lazy(&config, aws_sdk_kms::Client::new),
             regional_sns: Mutex::new(HashMap::new()),
             verify: tokio::sync::Mutex::new(HashMap::new()),
             verify_backup_override: None,
@@ -160,6 +165,12 @@ impl AwsClients {
     /// The same clients with this STS client (tests).
     pub fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Self {
         self.sts = Lazy::ready(sts);
+        self
+    }
+
+    /// The same clients with this KMS client (tests).
+    pub fn with_kms(mut self, kms: aws_sdk_kms::Client) -> Self {
+        self.kms = Lazy::ready(kms);
         self
     }
 

@@ -66,6 +66,16 @@ pub enum ActionOutcome {
     Ignored {
         reason: String,
     },
+    /// crossvault's re-encrypted copy of an original was deleted (or was gone already).
+    IntermediateDeleted {
+        recovery_point_arn: String,
+        original_recovery_point_arn: String,
+    },
+    /// crossvault's re-encrypted copy was kept, and why.
+    IntermediateKept {
+        recovery_point_arn: String,
+        reason: String,
+    },
 }
 
 /// What an invocation reads once: facts that cannot change within it. One invocation is one
@@ -74,6 +84,8 @@ pub enum ActionOutcome {
 #[derive(Debug, Default)]
 pub struct Session {
     vault_locked: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
+    /// Keys of RDS and Aurora points, described once per invocation.
+    pub(crate) keys: crate::reencrypt::KeyCache,
 }
 
 pub struct Effects<'a> {
@@ -81,6 +93,8 @@ pub struct Effects<'a> {
     pub config: &'a StackConfig,
     pub clock: &'a dyn Clock,
     pub session: &'a Session,
+    /// The scheduled reconcile (its failures are reported in its report, not notified again).
+    pub reconciling: bool,
 }
 
 impl Effects<'_> {
@@ -107,11 +121,33 @@ impl Effects<'_> {
                 None => Ok(None),
             }
         };
-        let (copy_jobs, recovery_point, resource_tags) = futures::try_join!(jobs, point, tags)?;
+        let key = async {
+            match request.key_of() {
+                Some(arn) => self.describe_key(arn).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let intermediate = async {
+            match request.intermediate_copy_jobs_of() {
+                Some(rp) => self.copy_jobs_of(rp).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let origin = async {
+            match request.origin_of() {
+                Some(r) => self.origin_jobs(r).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (copy_jobs, recovery_point, resource_tags, key, intermediate_copy_jobs, origin_jobs) =
+            futures::try_join!(jobs, point, tags, key, intermediate, origin)?;
         Ok(Facts {
             resource_tags,
             copy_jobs,
             recovery_point,
+            key,
+            intermediate_copy_jobs,
+            origin_jobs,
         })
     }
 
@@ -309,6 +345,23 @@ impl Effects<'_> {
                 self.shorten_retention(recovery_point_arn, vault_name.as_str(), requires, facts)
                     .await
             }
+            Action::DeleteIntermediate {
+                recovery_point_arn,
+                vault_name,
+                original_recovery_point_arn,
+                requires,
+                settles,
+            } => {
+                self.delete_intermediate(
+                    recovery_point_arn,
+                    vault_name,
+                    original_recovery_point_arn,
+                    requires,
+                    settles,
+                    facts,
+                )
+                .await
+            }
             Action::Notify { subject, message } => self.notify(subject, message).await,
             Action::Ignore { reason } => {
                 tracing::info!(%reason, "ignored");
@@ -321,7 +374,11 @@ impl Effects<'_> {
 
     /// Publishes to the configured topic, which may live in another account and region (an
     /// organization-level topic): the client is the one for the topic's region.
-    async fn notify(&self, subject: &str, message: &str) -> Result<ActionOutcome, EventError> {
+    pub(crate) async fn notify(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> Result<ActionOutcome, EventError> {
         let Some(topic) = &self.config.notify_topic_arn else {
             tracing::warn!(%subject, %message, "no notification topic configured");
             return Ok(ActionOutcome::NotNotified {
@@ -364,10 +421,8 @@ impl Effects<'_> {
             None => self.describe_point(rp, vault_name).await?,
         };
         let locked = self.vault_locked(vault_name).await?;
-        let jobs = match &facts.copy_jobs {
-            Some(jobs) => jobs.clone(),
-            None => self.copy_jobs_of(rp).await?,
-        };
+        let via = requires.iter().find_map(|r| r.via.as_ref());
+        let jobs = self.verification_jobs(rp, via, facts).await?;
         let forward = match verify::forward_source(requires, rp, &jobs) {
             Some(copy) => self.forward_listing(&copy).await?,
             None => ForwardListing::NotRead,

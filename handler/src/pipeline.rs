@@ -15,8 +15,9 @@ use crate::effects::{ActionOutcome, Effects, Session};
 use crate::handler::BackupEvents;
 
 /// Rounds of "decide, gather what it asks for" before a decision is declared stuck (the core
-/// asks in at most three: the point's jobs and description, then the resource's tags).
-const MAX_FACT_ROUNDS: usize = 4;
+/// asks in at most four: the point's jobs and description, its key, its re-encrypted copy's
+/// jobs, then the resource's tags).
+const MAX_FACT_ROUNDS: usize = 5;
 
 pub struct Pipeline {
     clients: Arc<AwsClients>,
@@ -72,6 +73,7 @@ impl Pipeline {
             config: &self.config,
             clock: self.clock.as_ref(),
             session,
+            reconciling: false,
         }
     }
 
@@ -128,7 +130,11 @@ impl Pipeline {
         deadline: tokio::time::Instant,
     ) -> Result<crate::reconcile::ReconcileReport, EventError> {
         let session = Session::default();
-        crate::reconcile::run(&self.effects(&session), &self.region, deadline).await
+        let effects = Effects {
+            reconciling: true,
+            ..self.effects(&session)
+        };
+        crate::reconcile::run(&effects, &self.region, deadline).await
     }
 }
 

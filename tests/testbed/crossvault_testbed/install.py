@@ -7,7 +7,7 @@ from moto.backup.models import backup_backends
 from moto.core.responses import BaseResponse
 from moto.events.utils import EventTemplateParser
 
-from . import clock, requestlog
+from . import clock, managed_keys, requestlog
 from . import stacksets  # noqa: F401  (importing it makes moto's StackSets behave as AWS's)
 from .backend import ExtendedBackupBackend
 from .resources import include_awsbackup_snapshots_in_lookups
@@ -80,4 +80,5 @@ def install() -> None:
     backup_urls.url_paths.update(URL_PATHS)
     EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = EVENT_TEMPLATE
     include_awsbackup_snapshots_in_lookups()
+    managed_keys.install()
     BaseResponse.call_action = _logged_call_action  # type: ignore[method-assign]
