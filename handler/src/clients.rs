@@ -83,6 +83,9 @@ pub struct AwsClients {
     pub dynamodb: Lazy<aws_sdk_dynamodb::Client>,
     pub efs: Lazy<aws_sdk_efs::Client>,
     pub route53: Lazy<aws_sdk_route53::Client>,
+    /// Describes the keys of RDS and Aurora points (an AWS managed key takes the
+    /// re-encryption route).
+    pub kms: Lazy<aws_sdk_kms::Client>,
     regional_sns: Mutex<HashMap<String, aws_sdk_sns::Client>>,
     verify: tokio::sync::Mutex<HashMap<(String, String), (aws_sdk_backup::Client, SystemTime)>>,
     verify_backup_override: Option<aws_sdk_backup::Client>,
@@ -100,6 +103,7 @@ impl fmt::Debug for AwsClients {
             .field("sts", &self.sts)
             .field("rds", &self.rds)
             .field("ssm", &self.ssm)
+            .field("kms", &self.kms)
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +142,7 @@ impl AwsClients {
             dynamodb: lazy(&config, aws_sdk_dynamodb::Client::new),
             efs: lazy(&config, aws_sdk_efs::Client::new),
             route53: lazy(&config, aws_sdk_route53::Client::new),
+            kms: lazy(&config, aws_sdk_kms::Client::new),
             regional_sns: Mutex::new(HashMap::new()),
             verify: tokio::sync::Mutex::new(HashMap::new()),
             verify_backup_override: None,
@@ -184,6 +189,12 @@ impl AwsClients {
     ) -> Self {
         self.rds = Lazy::ready(rds);
         self.ssm = Lazy::ready(ssm);
+        self
+    }
+
+    /// The same clients with this KMS client (tests).
+    pub fn with_kms(mut self, kms: aws_sdk_kms::Client) -> Self {
+        self.kms = Lazy::ready(kms);
         self
     }
 

@@ -103,6 +103,16 @@ pub enum ActionOutcome {
     Ignored {
         reason: String,
     },
+    /// crossvault's re-encrypted copy of an original was deleted (or was gone already).
+    IntermediateDeleted {
+        recovery_point_arn: String,
+        original_recovery_point_arn: String,
+    },
+    /// crossvault's re-encrypted copy was kept, and why.
+    IntermediateKept {
+        recovery_point_arn: String,
+        reason: String,
+    },
 }
 
 /// What an invocation reads once: facts that cannot change within it. One invocation is one
@@ -113,6 +123,8 @@ pub struct Session {
     vault_locked: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<bool>>>>,
     /// The Slack webhook URL, read once per invocation.
     pub slack_webhook: crate::slack::WebhookCache,
+    /// Keys of RDS and Aurora points, described once per invocation.
+    pub(crate) keys: crate::reencrypt::KeyCache,
 }
 
 pub struct Effects<'a> {
@@ -121,6 +133,8 @@ pub struct Effects<'a> {
     pub clock: &'a dyn Clock,
     pub session: &'a Session,
     pub slack: &'a Slack,
+    /// The scheduled reconcile (its failures are reported in its report, not notified again).
+    pub reconciling: bool,
 }
 
 impl Effects<'_> {
@@ -158,13 +172,41 @@ impl Effects<'_> {
                 self.gather_restore(&request.restore).await
             }
         };
-        let (copy_jobs, recovery_point, resource_tags, restore) =
-            futures::try_join!(jobs, point, tags, restore)?;
+        let key = async {
+            match request.key_of() {
+                Some(arn) => self.describe_key(arn).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let intermediate = async {
+            match request.intermediate_copy_jobs_of() {
+                Some(rp) => self.copy_jobs_of(rp).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let origin = async {
+            match request.origin_of() {
+                Some(r) => self.origin_jobs(r).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (
+            copy_jobs,
+            recovery_point,
+            resource_tags,
+            key,
+            intermediate_copy_jobs,
+            origin_jobs,
+            restore,
+        ) = futures::try_join!(jobs, point, tags, key, intermediate, origin, restore)?;
         Ok(Facts {
             resource_tags,
             copy_jobs,
             recovery_point,
             restore,
+            key,
+            intermediate_copy_jobs,
+            origin_jobs,
         })
     }
 
@@ -363,6 +405,23 @@ impl Effects<'_> {
                 self.shorten_retention(recovery_point_arn, vault_name.as_str(), requires, facts)
                     .await
             }
+            Action::DeleteIntermediate {
+                recovery_point_arn,
+                vault_name,
+                original_recovery_point_arn,
+                requires,
+                settles,
+            } => {
+                self.delete_intermediate(
+                    recovery_point_arn,
+                    vault_name,
+                    original_recovery_point_arn,
+                    requires,
+                    settles,
+                    facts,
+                )
+                .await
+            }
             Action::Notify { subject, message } => self.notify(subject, message).await,
             Action::Restore(step) => self.restore_step(step).await,
             Action::Ignore { reason } => {
@@ -377,7 +436,11 @@ impl Effects<'_> {
     /// Publishes to the configured topic, which may live in another account and region (an
     /// organization-level topic): the client is the one for the topic's region.
     /// Slack gets the message too (when configured); its failures are reported, never fatal.
-    async fn notify(&self, subject: &str, message: &str) -> Result<ActionOutcome, EventError> {
+    pub(crate) async fn notify(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> Result<ActionOutcome, EventError> {
         let Some(topic) = &self.config.notify_topic_arn else {
             tracing::warn!(%subject, %message, "no notification topic configured");
             let slack = self.post_to_slack(subject, message).await;
@@ -424,10 +487,8 @@ impl Effects<'_> {
             None => self.describe_point(rp, vault_name).await?,
         };
         let locked = self.vault_locked(vault_name).await?;
-        let jobs = match &facts.copy_jobs {
-            Some(jobs) => jobs.clone(),
-            None => self.copy_jobs_of(rp).await?,
-        };
+        let via = requires.iter().find_map(|r| r.via.as_ref());
+        let jobs = self.verification_jobs(rp, via, facts).await?;
         let forward = match verify::forward_source(requires, rp, &jobs) {
             Some(copy) => self.forward_listing(&copy).await?,
             None => ForwardListing::NotRead,

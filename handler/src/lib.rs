@@ -18,6 +18,7 @@ pub mod handler;
 pub mod incoming;
 pub mod pipeline;
 pub mod reconcile;
+pub mod reencrypt;
 pub mod resources;
 pub mod restore;
 pub mod runtime;

@@ -15,8 +15,9 @@ use crate::effects::{ActionOutcome, Effects, Session};
 use crate::handler::BackupEvents;
 
 /// Rounds of "decide, gather what it asks for" before a decision is declared stuck (the core
-/// asks in at most four: a hook's completion needs its execution, its restore, then the
-/// restores of the same source).
+/// asks in at most four: the point's jobs and description, its key, its re-encrypted copy's
+/// jobs, then the resource's tags; a hook's completion in three: its execution, its restore,
+/// then the restores of the same source).
 const MAX_FACT_ROUNDS: usize = 6;
 
 pub struct Pipeline {
@@ -82,6 +83,7 @@ impl Pipeline {
             clock: self.clock.as_ref(),
             session,
             slack: &self.slack,
+            reconciling: false,
         }
     }
 
@@ -138,7 +140,11 @@ impl Pipeline {
         deadline: tokio::time::Instant,
     ) -> Result<crate::reconcile::ReconcileReport, EventError> {
         let session = Session::default();
-        crate::reconcile::run(&self.effects(&session), &self.region, deadline).await
+        let effects = Effects {
+            reconciling: true,
+            ..self.effects(&session)
+        };
+        crate::reconcile::run(&effects, &self.region, deadline).await
     }
 }
 

@@ -14,7 +14,9 @@ use crossvault_core::event::Status;
 use crossvault_core::reconcile::{
     self, ListedCopyJob, ReconcileInput, RecoveryPointFacts, candidates, point_plan, window_start,
 };
-use crossvault_core::{DecideError, Facts, Partition, Plan, Region, StackConfig, StorageClass};
+use crossvault_core::{
+    DecideError, Facts, Partition, Plan, Region, StackConfig, StorageClass, managed_key, verify,
+};
 use tokio::time::Instant;
 
 use crate::batch::EventError;
@@ -82,6 +84,8 @@ pub async fn run(
         recovery_points: list_recovery_points(clients, config, since, now).await?,
         copy_jobs: list_copy_jobs(clients, config, since).await?,
         resource_tags: Default::default(),
+        keys: Default::default(),
+        intermediates: effects.reencrypted_copies(since).await?,
     };
     let found = candidates(&input, config);
     let skipped_old = found.skipped_old;
@@ -95,29 +99,40 @@ pub async fn run(
         }
         checked += 1;
         let rp = point.recovery_point_arn.as_str();
-        let actions = match point_plan(&input, config, point) {
+        // The core asks for what it lacks (the resource's tags, the point's key), one at a
+        // time; a point whose look-up failed, or that still lacks something, is reported.
+        let mut decided = point_plan(&input, config, point);
+        let mut lookup_failed = false;
+        for _ in 0..2 {
+            let Err(DecideError::NeedsFacts(request)) = &decided else {
+                break;
+            };
+            let looked_up = if let Some(arn) = request.resource_tags_of.clone() {
+                effects
+                    .resource_tags(&arn)
+                    .await
+                    .map(|tags| drop(input.resource_tags.insert(arn, tags)))
+            } else if let Some(arn) = request.key_of().map(str::to_owned) {
+                effects
+                    .describe_key(&arn)
+                    .await
+                    .map(|key| drop(input.keys.insert(arn, key)))
+            } else {
+                break;
+            };
+            if let Err(e) = looked_up {
+                failures.push(format!("{rp}: {e}"));
+                lookup_failed = true;
+                break;
+            }
+            decided = point_plan(&input, config, point);
+        }
+        let actions = match decided {
             Ok(actions) => actions,
+            Err(_) if lookup_failed => continue,
             Err(DecideError::NeedsFacts(request)) => {
-                let Some(arn) = request.resource_tags_of else {
-                    failures.push(format!("{rp}: reconcile asked for {request}"));
-                    continue;
-                };
-                match effects.resource_tags(&arn).await {
-                    Ok(tags) => {
-                        input.resource_tags.insert(arn, tags);
-                    }
-                    Err(e) => {
-                        failures.push(format!("{rp}: {e}"));
-                        continue;
-                    }
-                }
-                match point_plan(&input, config, point) {
-                    Ok(actions) => actions,
-                    Err(e) => {
-                        failures.push(format!("{rp}: cannot decide: {e}"));
-                        continue;
-                    }
-                }
+                failures.push(format!("{rp}: reconcile asked for {request}"));
+                continue;
             }
             Err(e) => {
                 failures.push(format!("{rp}: cannot decide: {e}"));
@@ -129,15 +144,25 @@ pub async fn run(
         }
         let plan = Plan { actions };
         tracing::info!(recovery_point_arn = rp, plan = %plan, "reconcile plan");
-        // The shortening verifies against this run's listing of the point's jobs.
-        let facts = Facts::none().and_copy_jobs(
+        // The shortening verifies against this run's listing of the point's jobs (and of its
+        // re-encrypted copy's, when it has one).
+        let own: Vec<ListedCopyJob> = input
+            .copy_jobs
+            .iter()
+            .filter(|j| j.source_recovery_point_arn == rp)
+            .cloned()
+            .collect();
+        let copy = managed_key::reencrypt_vault(config, input.partition, region)
+            .and_then(|vault| verify::copy_in(&own, rp, &vault));
+        let mut facts = Facts::none().and_copy_jobs(own);
+        facts.intermediate_copy_jobs = copy.map(|copy| {
             input
                 .copy_jobs
                 .iter()
-                .filter(|j| j.source_recovery_point_arn == rp)
+                .filter(|j| j.source_recovery_point_arn == copy)
                 .cloned()
-                .collect(),
-        );
+                .collect()
+        });
         let (done, errors) = effects.execute_each(&plan, &facts).await;
         outcomes.extend(done);
         failures.extend(errors.iter().map(|e| format!("{rp}: {e}")));

@@ -48,6 +48,7 @@ pub fn listed_copy_job(job: CopyJob) -> Option<ListedCopyJob> {
         source_recovery_point_arn: job.source_recovery_point_arn?,
         status_message: job.status_message,
         destination_recovery_point_arn: job.destination_recovery_point_arn,
+        iam_role_arn: job.iam_role_arn,
     })
 }
 

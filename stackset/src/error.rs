@@ -24,6 +24,13 @@ pub enum CliError {
         source: std::io::Error,
     },
 
+    #[error("cannot write {path}: {source}")]
+    #[diagnostic(code(crossvault::io))]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+
     #[error("{path} is not valid JSON: {source}")]
     #[diagnostic(
         code(crossvault::bad_json),
@@ -56,6 +63,33 @@ pub enum CliError {
     #[diagnostic(code(crossvault::package))]
     Package(String),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(Box<crate::config::ConfigError>),
+
+    /// An AWS call failed; `call` names the API and what it was about.
+    #[error("{call} failed: {message}")]
+    #[diagnostic(code(crossvault::aws), help("{help}"))]
+    Aws {
+        call: String,
+        message: String,
+        help: String,
+    },
+
+    /// crossvault refuses to go on: what it found would deploy but not work, or would destroy
+    /// something it cannot justify. Nothing was changed.
+    #[error("{message}")]
+    #[diagnostic(code(crossvault::refused), help("{help}"))]
+    Refused { message: String, help: String },
+
+    /// A bug in crossvault.
+    #[error("internal error: {0}")]
+    #[diagnostic(
+        code(crossvault::internal),
+        help("this is a bug in crossvault; please report it with the command you ran")
+    )]
+    Internal(String),
+
     #[error("the handler failed: {0}")]
     #[diagnostic(
         code(crossvault::handler),
@@ -70,8 +104,86 @@ impl CliError {
             Self::Read { .. }
             | Self::BadJson { .. }
             | Self::MissingTool { .. }
-            | Self::Usage { .. } => exit::USAGE,
-            Self::CommandFailed { .. } | Self::Package(_) | Self::Handler(_) => exit::FAILED,
+            | Self::Usage { .. }
+            | Self::Config(_)
+            | Self::Refused { .. } => exit::USAGE,
+            Self::CommandFailed { .. }
+            | Self::Package(_)
+            | Self::Handler(_)
+            | Self::Aws { .. }
+            | Self::Write { .. }
+            | Self::Internal(_) => exit::FAILED,
         }
+    }
+}
+
+impl From<Box<crate::config::ConfigError>> for CliError {
+    fn from(e: Box<crate::config::ConfigError>) -> Self {
+        Self::Config(e)
+    }
+}
+
+pub use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Turns an SDK error into [`CliError::Aws`] naming `call`, with AWS's code and message and
+/// help for the errors users meet most.
+pub fn aws<E, R>(call: impl Into<String>) -> impl FnOnce(SdkError<E, R>) -> CliError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    move |e| aws_error(call.into(), &e)
+}
+
+/// The code of an SDK error (`None` for transport errors and the like).
+pub fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    e.code()
+}
+
+pub fn aws_error<E, R>(call: String, e: &SdkError<E, R>) -> CliError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or_default().to_owned();
+    let message = match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+    };
+    let help = if message.contains("not a delegated administrator") {
+        "register this account as the StackSets delegated administrator (from the management \
+         account: aws organizations register-delegated-administrator --service-principal \
+         member.org.stacksets.cloudformation.amazonaws.com --account-id <this account>), or \
+         set `delegated_admin: false` and run crossvault from the management account"
+    } else {
+        match code.as_str() {
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+                "the credentials in use lack this permission; check the profile or role crossvault runs with"
+            }
+            "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException" => {
+                "the AWS credentials are expired or invalid; sign in again (e.g. aws sso login)"
+            }
+            "OperationInProgressException" => {
+                "another StackSet operation kept running through every retry: wait for it \
+                 (crossvault status) and run again"
+            }
+            "Throttling" | "ThrottlingException" | "TooManyRequestsException" => {
+                "AWS throttled crossvault beyond its retries; run again later"
+            }
+            "" => {
+                "AWS could not be reached or answered unexpectedly; check the network, the region and --endpoint-url"
+            }
+            _ => "see AWS's message",
+        }
+    };
+    CliError::Aws {
+        call,
+        message,
+        help: help.to_owned(),
     }
 }

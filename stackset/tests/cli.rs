@@ -154,3 +154,198 @@ async fn invoke_answers_a_custom_resource_request_over_http() {
     );
     assert_eq!(body["Status"], "SUCCESS");
 }
+
+/// Words of an error report, without miette's wrapping and frame.
+fn flat(text: &str) -> String {
+    text.replace(['│', '×', '╰', '─', '▶'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn crossvault_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crossvault"))
+        .args(args)
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("the crossvault binary runs")
+}
+
+/// Help piped into a file or a pager carries no ANSI escapes, goes to stdout, exits 0.
+#[test]
+fn help_off_a_terminal_has_no_ansi_escapes() {
+    for args in [
+        &["--help"][..],
+        &["deploy", "--help"],
+        &["help", "plan"],
+        &["--version"],
+    ] {
+        let out = crossvault(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let text = stdout(&out);
+        assert!(!text.is_empty(), "{args:?}: help goes to stdout");
+        assert!(
+            !text.contains('\u{1b}'),
+            "{args:?} printed ANSI escapes: {text:?}"
+        );
+    }
+    let help = stdout(&crossvault(&["--help"]));
+    for command in [
+        "init", "build", "publish", "plan", "deploy", "status", "destroy", "package", "invoke",
+        "explain",
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command} missing from --help"
+        );
+    }
+    assert!(help.contains("Exit codes: 0 success; 1 the operation failed; 2 usage or input error"));
+    // A usage error on a pipe: no escapes either.
+    let bad = crossvault(&["deploy", "--timeout", "soon"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!stderr(&bad).contains('\u{1b}'), "{}", stderr(&bad));
+}
+
+/// A config typo: file, line, key and the keys that exist; nothing attempted (exit 2, no AWS
+/// call: the endpoint is a closed port).
+#[test]
+fn config_errors_name_file_line_key_and_the_keys_that_exist() {
+    let dir = temp_dir("config-typo");
+    std::fs::write(
+        dir.join("crossvault.config.yaml"),
+        "stack_set_name: crossvault\npermission_model: service-managed\norganizational_unit_ids: [r-abcd]\nregoins: [eu-west-1]\n",
+    )
+    .unwrap();
+    let out = crossvault_in(&dir, &["plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("config_unknown_key", stderr(&out));
+
+    std::fs::write(
+        dir.join("crossvault.config.yaml"),
+        "permission_model: self-managed\naccounts: [\"111111111111\"]\nregions: eu-west-1\n",
+    )
+    .unwrap();
+    let out = crossvault_in(&dir, &["plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("crossvault.config.yaml:3: key `regions`: invalid type: string \"eu-west-1\""),
+        "{err}"
+    );
+    assert!(err.contains("`regions` takes a sequence"), "{err}");
+}
+
+fn write_config(dir: &std::path::Path, parameters: &str) {
+    std::fs::write(dir.join("bootstrap.zip"), b"PK\x05\x06 not really a zip").unwrap();
+    std::fs::write(
+        dir.join("crossvault.config.yaml"),
+        format!(
+            "permission_model: service-managed\norganizational_unit_ids: [r-abcd]\n\
+             regions: [eu-west-1, eu-central-1]\nartifact_bucket_prefix: crossvault-artifacts\n\
+             artifact: bootstrap.zip\nparameters:\n{parameters}"
+        ),
+    )
+    .unwrap();
+}
+
+/// Parameters are checked the way CloudFormation will, before any AWS call: names (with a
+/// suggestion), patterns, ranges.
+#[test]
+fn parameters_are_checked_before_anything_is_published() {
+    let dir = temp_dir("params");
+    write_config(
+        &dir,
+        "  BackupAcountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  BackupRegionAlternate: eu-west-1\n",
+    );
+    let out = crossvault_in(&dir, &["deploy"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("crossvault.config.yaml:7: key `BackupAcountId`: the template declares no parameter BackupAcountId"),
+        "{err}"
+    );
+    assert!(
+        err.contains("7 BackupAcountId: \"222222222222\""),
+        "the line is shown: {err}"
+    );
+    assert!(
+        err.contains("help: did you mean BackupAccountId? the template's parameters: "),
+        "{err}"
+    );
+
+    write_config(
+        &dir,
+        "  BackupAccountId: 22222222222\n  BackupRegion: eu-central-1\n  BackupRegionAlternate: eu-west-1\n",
+    );
+    let out = crossvault_in(&dir, &["plan"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("crossvault.config.yaml:7: key `BackupAccountId`: \"22222222222\" does not match the template's pattern ^\\d{12}$ (an account id written without quotes loses its leading zeros)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("BackupAccountId must be a 12-digit AWS account ID."),
+        "{err}"
+    );
+
+    write_config(
+        &dir,
+        "  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  BackupRegionAlternate: eu-west-1\n  CopyDeleteAfterDays: 0\n",
+    );
+    let out = crossvault_in(&dir, &["plan", "-p", "NewDeleteAfterDays=many"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = flat(&stderr(&out));
+    assert!(err.contains("0 is outside 1..36500"), "{err}");
+
+    write_config(
+        &dir,
+        "  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  BackupRegionAlternate: eu-west-1\n",
+    );
+    let out = crossvault_in(&dir, &["plan", "-p", "NewDeleteAfterDays=many"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("-p NewDeleteAfterDays=...: \"many\" is not a number"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deploy_without_the_handler_zip_says_how_to_build_it() {
+    let dir = temp_dir("nozip");
+    write_config(
+        &dir,
+        "  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  BackupRegionAlternate: eu-west-1\n",
+    );
+    std::fs::remove_file(dir.join("bootstrap.zip")).unwrap();
+    let out = crossvault_in(&dir, &["deploy"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = flat(&stderr(&out));
+    assert!(
+        err.contains("cannot read the handler zip bootstrap.zip"),
+        "{err}"
+    );
+    assert!(err.contains("crossvault build"), "{err}");
+}
+
+#[test]
+fn init_never_overwrites_an_existing_config_file() {
+    let dir = temp_dir("init-exists");
+    std::fs::write(dir.join("crossvault.config.yaml"), "# mine\n").unwrap();
+    let out = crossvault_in(&dir, &["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        flat(&stderr(&out))
+            .contains("crossvault.config.yaml exists; init never overwrites a config file")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("crossvault.config.yaml")).unwrap(),
+        "# mine\n"
+    );
+}

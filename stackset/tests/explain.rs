@@ -141,3 +141,78 @@ fn parameters_cloudformation_would_refuse_are_refused() {
         "{err}"
     );
 }
+
+/// `ArtifactBucketPrefix` and `ArtifactKey` only say where the code is: no decision depends on
+/// them, so explain does not ask for them. `BackupAccountId` decides where copies go: asked for.
+#[test]
+fn explain_asks_only_for_the_parameters_a_decision_depends_on() {
+    let dir = std::env::temp_dir().join(format!("crossvault-explain-min-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("crossvault.config.yaml");
+    std::fs::write(
+        &config,
+        "parameters:\n  BackupAccountId: \"222222222222\"\n  BackupRegion: eu-central-1\n  \
+         BackupRegionAlternate: eu-west-1\n  PreProdAccountIds: [\"333333333333\"]\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_crossvault"))
+            .arg("explain")
+            .arg(format!("{FIXTURES}/backup-job-completed-plan-rds.json"))
+            .args(extra)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap()
+    };
+    let with_full = text(&explain("backup-job-completed-plan-rds.json", &[]));
+    let without_artifact = text(&run(&["--config", config.to_str().unwrap()]));
+    assert_eq!(
+        without_artifact, with_full,
+        "the artifact parameters change nothing"
+    );
+
+    let out = run(&[
+        "-p",
+        "BackupRegion=eu-central-1",
+        "-p",
+        "BackupRegionAlternate=eu-west-1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).replace('│', " ");
+    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        err.contains("the plan depends on BackupAccountId, which has no default"),
+        "{err}"
+    );
+    assert!(!err.contains("ArtifactKey"), "{err}");
+}
+
+/// The StackSet commands' config file serves explain as it is.
+#[test]
+fn explain_reads_the_full_stack_set_config_file() {
+    let dir = std::env::temp_dir().join(format!("crossvault-explain-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("crossvault.config.yaml");
+    std::fs::write(
+        &config,
+        "stack_set_name: crossvault\npermission_model: service-managed\n\
+         organizational_unit_ids: [r-abcd]\nregions: [eu-west-1, eu-central-1]\n\
+         artifact_bucket_prefix: crossvault-artifacts\noperation_preferences:\n  \
+         max_concurrent_percentage: 50\nparameters:\n  BackupAccountId: \"222222222222\"\n  \
+         BackupRegion: eu-central-1\n  BackupRegionAlternate: eu-west-1\n  \
+         PreProdAccountIds: [\"333333333333\"]\n  ManagementAccountId: \"999999999999\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_crossvault"))
+        .arg("explain")
+        .arg(format!("{FIXTURES}/backup-job-completed-plan-rds.json"))
+        .arg("--config")
+        .arg(&config)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out),
+        text(&explain("backup-job-completed-plan-rds.json", &[]))
+    );
+}

@@ -109,6 +109,19 @@ pub async fn create_db_instance(
     identifier: &str,
     tags: &[(String, String)],
 ) -> Result<String> {
+    create_db_instance_with(endpoint, account, region, identifier, tags, false).await
+}
+
+/// [`create_db_instance`], encrypted when `encrypted`: `StorageEncrypted` without a
+/// `KmsKeyId`, i.e. under the account's AWS managed key `aws/rds`, as RDS does it.
+pub async fn create_db_instance_with(
+    endpoint: &str,
+    account: &AccountCredentials,
+    region: &str,
+    identifier: &str,
+    tags: &[(String, String)],
+    encrypted: bool,
+) -> Result<String> {
     let mut form: Vec<(String, String)> = vec![
         ("Action".into(), "CreateDBInstance".into()),
         ("Version".into(), "2014-10-31".into()),
@@ -119,6 +132,9 @@ pub async fn create_db_instance(
         ("MasterUsername".into(), "crossvault".into()),
         ("MasterUserPassword".into(), "not-a-secret-1".into()),
     ];
+    if encrypted {
+        form.push(("StorageEncrypted".into(), "true".into()));
+    }
     for (i, (k, v)) in tags.iter().enumerate() {
         form.push((format!("Tags.Tag.{}.Key", i + 1), k.clone()));
         form.push((format!("Tags.Tag.{}.Value", i + 1), v.clone()));

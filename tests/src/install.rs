@@ -489,9 +489,10 @@ pub async fn install(
         ));
         runs.push(run);
     }
+    // The managed vault (the re-encryption vault is crossvault's working vault, not it).
     let vault_name = runs
         .iter()
-        .find(|r| r.resource_type == "Custom::BackupVault")
+        .find(|r| r.resource_type == "Custom::BackupVault" && r.logical_id != "ReEncryptVault")
         .and_then(|r| r.data.get("BackupVaultName"))
         .and_then(Value::as_str)
         .map(str::to_owned);

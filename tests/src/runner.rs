@@ -57,6 +57,8 @@ pub struct BackupSpec {
     pub cold_after_days: Option<i64>,
     /// Not RDS: a resource of this AWS Backup type and ARN (nothing is created for it).
     pub resource: Option<(String, String)>,
+    /// The DB instance is encrypted with the AWS managed key `aws/rds`.
+    pub aws_managed_key: bool,
 }
 
 impl BackupSpec {
@@ -70,7 +72,15 @@ impl BackupSpec {
             delete_after_days: 35,
             cold_after_days: None,
             resource: None,
+            aws_managed_key: false,
         }
+    }
+
+    /// The DB instance is encrypted with the AWS managed key `aws/rds` (`StorageEncrypted`
+    /// without a key), as many production databases were created.
+    pub fn under_aws_rds(mut self) -> Self {
+        self.aws_managed_key = true;
+        self
     }
 
     /// An EFS file system (a type with a cold tier) named `name`, backed up for 35 days.
@@ -290,12 +300,13 @@ async fn resource_of(org: &Org, spec: &BackupSpec) -> Result<String> {
     if let Some((_, arn)) = &spec.resource {
         return Ok(arn.clone());
     }
-    crate::clients::create_db_instance(
+    crate::clients::create_db_instance_with(
         org.testbed.endpoint(),
         org.credentials(&spec.account)?,
         &spec.region,
         &spec.db_instance,
         &spec.tags,
+        spec.aws_managed_key,
     )
     .await
 }

@@ -591,6 +591,29 @@ pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
                                     days(copy.delete_after_days)
                                 );
                             }
+                            // An aws/rds original's re-encrypted copy (crossvault's working
+                            // vault, not collected): where its copies went.
+                            ("COMPLETED", None)
+                                if c.destination_vault_arn.ends_with("-reencrypt") =>
+                            {
+                                let _ = writeln!(
+                                    s,
+                                    "                → re-encrypted in {}",
+                                    vault_label(&c.destination_vault_arn)
+                                );
+                                let copy = c
+                                    .destination_recovery_point_arn
+                                    .as_deref()
+                                    .unwrap_or_default();
+                                for onward in outcome.copies_of(copy) {
+                                    let _ = writeln!(
+                                        s,
+                                        "                  → copied on to {} {}",
+                                        vault_label(&onward.destination_vault_arn),
+                                        onward.state
+                                    );
+                                }
+                            }
                             (state, _) => {
                                 let _ = writeln!(
                                     s,

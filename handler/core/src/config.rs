@@ -74,6 +74,9 @@ pub mod vars {
     /// Source accounts with two-hop types: the backup account's read-only role that lets the
     /// source confirm the forward copy (`ListCopyJobs`) before shortening.
     pub const VERIFY_ROLE_ARN: &str = "CROSSVAULT_VERIFY_ROLE_ARN";
+    /// Source accounts: the vault that re-encrypts RDS and Aurora points under an AWS managed
+    /// key before they go to the backup account ("" = no such path, see `managed_key`).
+    pub const REENCRYPT_VAULT_NAME: &str = "CROSSVAULT_REENCRYPT_VAULT_NAME";
 }
 
 /// How far back AWS lists jobs: `ListBackupJobs` and `ListCopyJobSummaries` document "the last
@@ -210,6 +213,10 @@ pub struct StackConfig {
     /// `CROSSVAULT_VERIFY_ROLE_ARN` (source accounts with two-hop types; `None` = a two-hop
     /// original cannot be verified, so it is never shortened)
     pub verify_role_arn: Option<String>,
+    /// `CROSSVAULT_REENCRYPT_VAULT_NAME` (source accounts; `None` = points under an AWS
+    /// managed key are reported, not copied: see [`crate::managed_key`])
+    #[serde(default)]
+    pub reencrypt_vault_name: Option<VaultName>,
     /// The region the stack runs in (not a `CROSSVAULT_*` variable: the caller sets it with
     /// [`StackConfig::with_region`]; `None` = events are not checked against a region, as in
     /// `crossvault explain`, which evaluates the stack of the event's own region).
@@ -276,6 +283,7 @@ impl StackConfig {
                     .ok_or_else(|| "a whole number of attempts, at least 1".to_owned())
             })?,
             verify_role_arn: r.optional(vars::VERIFY_ROLE_ARN, iam_role_arn)?,
+            reencrypt_vault_name: r.optional(vars::REENCRYPT_VAULT_NAME, id::<VaultName>)?,
             region: None,
             restore: crate::restore::RestoreSettings::from_env(env)?,
         };
@@ -353,6 +361,17 @@ impl StackConfig {
         }
         if self.role == Role::PreProd {
             self.restore.validate_for_preprod()?;
+        }
+        if self.reencrypt_vault_name.as_ref() == Some(&self.vault_name) {
+            return Err(ConfigError::Inconsistent {
+                var: vars::REENCRYPT_VAULT_NAME,
+                problem: format!(
+                    "must differ from {} ({}): the re-encrypted copies are crossvault's own \
+                     intermediates, deleted once copied, and must never be mistaken for originals",
+                    vars::VAULT_NAME,
+                    self.vault_name
+                ),
+            });
         }
         self.validate_deployment()
     }
@@ -630,6 +649,7 @@ mod tests {
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.copy_max_attempts, 3);
         assert_eq!(c.verify_role_arn, None);
+        assert_eq!(c.reencrypt_vault_name, None);
         assert_eq!(c.region, None);
     }
 
@@ -660,6 +680,24 @@ mod tests {
         assert!(matches!(
             with(&[(vars::VERIFY_ROLE_ARN, "crossvault-verify")]),
             Err(ConfigError::Invalid { var, .. }) if var == vars::VERIFY_ROLE_ARN
+        ));
+    }
+
+    #[test]
+    fn the_reencryption_vault_is_never_the_managed_vault() {
+        let c = with(&[(vars::REENCRYPT_VAULT_NAME, "crossvault-reencrypt")]).unwrap();
+        assert_eq!(
+            c.reencrypt_vault_name.as_ref().map(VaultName::as_str),
+            Some("crossvault-reencrypt")
+        );
+        let e = with(&[(vars::REENCRYPT_VAULT_NAME, "crossvault")]).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Inconsistent { var, .. } if *var == vars::REENCRYPT_VAULT_NAME),
+            "{e}"
+        );
+        assert!(matches!(
+            with(&[(vars::REENCRYPT_VAULT_NAME, "no spaces allowed")]),
+            Err(ConfigError::Invalid { var, .. }) if var == vars::REENCRYPT_VAULT_NAME
         ));
     }
 

@@ -9,6 +9,7 @@
 //! | [`Hop::ToBackupRegion`] | backup account, backup region (the alternate when R is the backup region) | always, unless a two-hop type |
 //! | [`Hop::ToLocalRegion`] | backup account, region R | `CopyToLocalRegion` |
 //! | [`Hop::TwoHopFirst`] | backup account, region R (its handler forwards it, [`Hop::TwoHopForward`]) | types in `TwoHopResourceTypes` |
+//! | [`Hop::ReEncrypt`] | this account's re-encryption vault, region R; every later hop starts from its copy there ([`crate::managed_key`]) | RDS and Aurora points under an AWS managed key (`aws/rds`) |
 //! | [`Hop::ToPreProd`] | first pre-prod account, region R | the resource carries `PreProdTagKey=PreProdTagValue` (exact match, a [`Facts`] item), this account is admitted by `PreProdSourceAccountIds` and a pre-prod account exists |
 //!
 //! For each hop, by its exact destination: a COMPLETED job → the next hop; a job under way →
@@ -48,7 +49,8 @@ use crate::event::{
 };
 use crate::facts::{FactRequest, Facts, RecoveryPointFacts, RecoveryPointRef};
 use crate::idempotency::copy_token;
-use crate::ids::{AccountId, Region};
+use crate::ids::{AccountId, Region, VaultName};
+use crate::managed_key::{self, Route};
 use crate::notify::{self, Attempts};
 use crate::plan::{Action, Hop, Lifecycle, Plan};
 use crate::verify::required_copies;
@@ -128,6 +130,7 @@ pub fn destination(
             .preprod_account_ids
             .first()
             .map(|account| preprod_vault(config, partition, account, region)),
+        Hop::ReEncrypt => managed_key::reencrypt_vault(config, partition, region),
     }
 }
 
@@ -142,6 +145,9 @@ pub fn identify_hop(
     resource_type: Option<&str>,
 ) -> Option<Hop> {
     let p = dest.partition;
+    if managed_key::reencrypt_vault(config, p, region).as_ref() == Some(dest) {
+        return Some(Hop::ReEncrypt);
+    }
     let two_hop = resource_type.is_some_and(|t| config.is_two_hop_type(t));
     if *dest == central_vault(config, p, region) {
         return if two_hop {
@@ -164,9 +170,28 @@ pub fn identify_hop(
     None
 }
 
-/// The `StartCopyJob` action for attempt `attempt` of one hop.
+/// The `StartCopyJob` action for attempt `attempt` of one hop out of the managed vault.
 pub fn start_copy(
     config: &StackConfig,
+    source_recovery_point_arn: &str,
+    destination_vault_arn: VaultArn,
+    hop: Hop,
+    attempt: u32,
+) -> Result<Action, DecideError> {
+    start_copy_from(
+        config,
+        &config.vault_name,
+        source_recovery_point_arn,
+        destination_vault_arn,
+        hop,
+        attempt,
+    )
+}
+
+/// The `StartCopyJob` action for attempt `attempt` of one hop out of `source_vault`.
+pub fn start_copy_from(
+    config: &StackConfig,
+    source_vault: &VaultName,
     source_recovery_point_arn: &str,
     destination_vault_arn: VaultArn,
     hop: Hop,
@@ -185,12 +210,15 @@ pub fn start_copy(
             attempt,
         ),
         source_recovery_point_arn: source_recovery_point_arn.to_owned(),
-        source_vault_name: config.vault_name.clone(),
+        source_vault_name: source_vault.clone(),
         destination_vault_arn,
         iam_role_arn,
-        lifecycle: Lifecycle {
-            delete_after_days: config.copy_delete_after_days,
-            move_to_cold_storage_after_days: config.copy_cold_after_days,
+        lifecycle: match hop {
+            Hop::ReEncrypt => managed_key::intermediate_lifecycle(config),
+            _ => Lifecycle {
+                delete_after_days: config.copy_delete_after_days,
+                move_to_cold_storage_after_days: config.copy_cold_after_days,
+            },
         },
         hop,
         attempt,
@@ -299,6 +327,8 @@ pub struct Chain<'a> {
     pub jobs: &'a [ListedCopyJob],
     /// Whether a failed hop is started again on this path.
     pub retry: Retry,
+    /// How the point reaches the backup account ([`managed_key::route`]).
+    pub route: Route<'a>,
 }
 
 /// The hops of a point's chain up to the last offsite one, in order.
@@ -319,10 +349,23 @@ fn last_message(jobs: &[&ListedCopyJob]) -> String {
         .unwrap_or_else(|| "AWS gave no status message".to_owned())
 }
 
-/// The next step of one hop: `None` when it is done, else the action to take now (which ends
-/// the walk for this point).
+/// The next step of one hop out of the managed vault: `None` when it is done, else the action
+/// to take now (which ends the walk for this point).
 pub fn hop_step(
     config: &StackConfig,
+    rp: &str,
+    jobs: &[ListedCopyJob],
+    hop: Hop,
+    dest: VaultArn,
+    retry: Retry,
+) -> Result<Option<Action>, DecideError> {
+    hop_step_from(config, &config.vault_name, rp, jobs, hop, dest, retry)
+}
+
+/// [`hop_step`] for a point in `source_vault`.
+pub fn hop_step_from(
+    config: &StackConfig,
+    source_vault: &VaultName,
     rp: &str,
     jobs: &[ListedCopyJob],
     hop: Hop,
@@ -339,7 +382,7 @@ pub fn hop_step(
                 job.copy_job_id, job.state
             ),
         },
-        HopState::NotStarted => start_copy(config, rp, dest, hop, 1)?,
+        HopState::NotStarted => start_copy_from(config, source_vault, rp, dest, hop, 1)?,
         HopState::Failed(failed) if state.failures() >= max => Action::Ignore {
             reason: format!(
                 "crossvault gave up on {hop} of {rp} to {dest} after {} failed attempt(s) \
@@ -350,7 +393,9 @@ pub fn hop_step(
             ),
         },
         HopState::Failed(failed) => match retry {
-            Retry::Now => start_copy(config, rp, dest, hop, state.next_attempt())?,
+            Retry::Now => {
+                start_copy_from(config, source_vault, rp, dest, hop, state.next_attempt())?
+            }
             Retry::ByReconciler => Action::Ignore {
                 reason: format!(
                     "{hop} of {rp} to {dest} failed {} time(s) (last status message: {}); \
@@ -366,8 +411,43 @@ pub fn hop_step(
 }
 
 /// Walks a point's chain: the one action for the first hop that is not done, or, when every
-/// offsite hop is done, the pre-prod hop (if it applies) and the shortening.
+/// offsite hop is done, the pre-prod hop (if it applies) and the shortening. A point under an
+/// AWS managed key goes through the re-encryption vault ([`managed_key::walk`]).
 pub fn walk(c: &Chain<'_>) -> Result<Vec<Action>, DecideError> {
+    match c.route {
+        Route::Direct => walk_direct(c),
+        Route::KeyNotLookedUp => {
+            let mut actions = vec![managed_key::key_not_looked_up(
+                c.config,
+                c.partition,
+                c.region,
+                &c.rp.arn,
+            )];
+            actions.extend(walk_direct(c)?);
+            Ok(actions)
+        }
+        Route::ReEncrypt { intermediate_jobs } => {
+            managed_key::walk(&original(c), intermediate_jobs)
+        }
+    }
+}
+
+/// The original a chain is about, for [`managed_key`].
+pub fn original<'a>(c: &Chain<'a>) -> managed_key::Original<'a> {
+    managed_key::Original {
+        config: c.config,
+        partition: c.partition,
+        region: c.region,
+        recovery_point_arn: c.rp.arn.as_str(),
+        resource_type: c.resource_type,
+        tags_of: c.tags_of,
+        tags: c.tags,
+        jobs: c.jobs,
+        retry: c.retry,
+    }
+}
+
+fn walk_direct(c: &Chain<'_>) -> Result<Vec<Action>, DecideError> {
     let config = c.config;
     let rp = c.rp.arn.as_str();
     for hop in offsite_hops(config, c.resource_type) {
@@ -415,7 +495,7 @@ fn check_managed(config: &StackConfig, meta: &EventMeta, vault: &VaultArn) -> Re
     Ok(())
 }
 
-fn parse_rp(arn: Option<&str>, field: &str) -> Result<RecoveryPointArn, DecideError> {
+pub(crate) fn parse_rp(arn: Option<&str>, field: &str) -> Result<RecoveryPointArn, DecideError> {
     let arn = arn.ok_or_else(|| EventError {
         field: field.to_owned(),
         problem: "missing (expected the recovery point ARN)".to_owned(),
@@ -429,7 +509,7 @@ fn parse_rp(arn: Option<&str>, field: &str) -> Result<RecoveryPointArn, DecideEr
 }
 
 /// The facts `request` names that `facts` lacks, as an error (or `Ok` when none are missing).
-fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
+pub(crate) fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
     let missing = FactRequest {
         resource_tags_of: request
             .resource_tags_of
@@ -439,6 +519,18 @@ fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
             .recovery_point
             .filter(|_| facts.recovery_point.is_none()),
         restore: Default::default(),
+        route: request
+            .route
+            .map(|r| {
+                Box::new(crate::facts::RouteRequest {
+                    key_of: r.key_of.filter(|_| facts.key.is_none()),
+                    intermediate_copy_jobs_of: r
+                        .intermediate_copy_jobs_of
+                        .filter(|_| facts.intermediate_copy_jobs.is_none()),
+                    origin_of: r.origin_of.filter(|_| facts.origin_jobs.is_none()),
+                })
+            })
+            .filter(|r| !r.is_empty()),
     };
     if missing.is_empty() {
         Ok(())
@@ -447,7 +539,7 @@ fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
     }
 }
 
-fn point_request(config: &StackConfig, rp: &str, describe: bool) -> FactRequest {
+pub(crate) fn point_request(config: &StackConfig, rp: &str, describe: bool) -> FactRequest {
     FactRequest {
         copy_jobs_of: Some(rp.to_owned()),
         recovery_point: describe.then(|| RecoveryPointRef {
@@ -467,6 +559,30 @@ fn not_an_original(point: &RecoveryPointFacts) -> Option<Plan> {
             point.recovery_point_arn
         ))
     })
+}
+
+/// The route of an original, by the listing and its key ([`managed_key::route`]).
+fn route_of<'a>(
+    config: &StackConfig,
+    partition: Partition,
+    region: &Region,
+    rp: &str,
+    resource_type: Option<&str>,
+    jobs: &[ListedCopyJob],
+    facts: &'a Facts,
+) -> Result<Route<'a>, DecideError> {
+    managed_key::route(
+        config,
+        partition,
+        region,
+        rp,
+        resource_type,
+        jobs,
+        facts.recovery_point.as_ref(),
+        facts.key.as_ref(),
+        facts.intermediate_copy_jobs.as_deref(),
+    )
+    .map_err(DecideError::NeedsFacts)
 }
 
 /// Backup Job State Change.
@@ -493,19 +609,32 @@ pub fn backup_job(
             if let Some(reason) = not_copyable(config, &rp, e.resource_type.as_deref(), None) {
                 return Ok(Plan::ignore(reason));
             }
-            // A backup job makes originals: no need to describe the point.
-            need(facts, point_request(config, &rp.arn, false))?;
+            // A backup job makes originals: the point is described only for its key, when it
+            // may be under an AWS managed key.
+            let resource_type = e.resource_type.as_deref();
+            let describe = managed_key::applies_to(config, resource_type) && facts.key.is_none();
+            need(facts, point_request(config, &rp.arn, describe))?;
             let jobs = facts.copy_jobs.as_deref().unwrap_or_default();
+            let partition = e.backup_vault_arn.partition;
             let chain = Chain {
                 config,
-                partition: e.backup_vault_arn.partition,
+                partition,
                 region: &e.meta.region,
                 rp: &rp,
-                resource_type: e.resource_type.as_deref(),
+                resource_type,
                 tags_of: e.resource_arn.as_deref().unwrap_or(&rp.arn),
                 tags: facts.resource_tags.as_ref(),
                 jobs,
                 retry: Retry::ByReconciler,
+                route: route_of(
+                    config,
+                    partition,
+                    &e.meta.region,
+                    &rp.arn,
+                    resource_type,
+                    jobs,
+                    facts,
+                )?,
             };
             Ok(Plan {
                 actions: walk(&chain)?,
@@ -560,16 +689,28 @@ pub fn recovery_point(
             {
                 return Ok(Plan::ignore(reason));
             }
+            let jobs = facts.copy_jobs.as_deref().unwrap_or_default();
+            let partition = e.backup_vault_arn.partition;
+            let resource_type = e.resource_type.as_deref();
             let chain = Chain {
                 config,
-                partition: e.backup_vault_arn.partition,
+                partition,
                 region: &e.meta.region,
                 rp: &rp,
-                resource_type: e.resource_type.as_deref(),
+                resource_type,
                 tags_of: e.resource_arn.as_deref().unwrap_or(&rp.arn),
                 tags: facts.resource_tags.as_ref(),
-                jobs: facts.copy_jobs.as_deref().unwrap_or_default(),
+                jobs,
                 retry: Retry::ByReconciler,
+                route: route_of(
+                    config,
+                    partition,
+                    &e.meta.region,
+                    &rp.arn,
+                    resource_type,
+                    jobs,
+                    facts,
+                )?,
             };
             Ok(Plan {
                 actions: walk(&chain)?,
@@ -682,6 +823,9 @@ pub fn copy_job(
             config.role
         )));
     }
+    if managed_key::is_reencrypt_vault(config, &e.meta, &e.source_backup_vault_arn) {
+        return managed_key::copy_job_from_copy(e, config, facts);
+    }
     if let Err(reason) = check_managed(config, &e.meta, &e.source_backup_vault_arn) {
         return Ok(Plan::ignore(format!("copy job {job}: {reason}")));
     }
@@ -733,7 +877,7 @@ pub fn copy_job(
                 rp.arn
             )));
         }
-        Hop::ToBackupRegion | Hop::ToLocalRegion | Hop::TwoHopFirst => {}
+        Hop::ToBackupRegion | Hop::ToLocalRegion | Hop::TwoHopFirst | Hop::ReEncrypt => {}
     }
     need(facts, point_request(config, &rp.arn, true))?;
     let point = facts.recovery_point.as_ref().expect("needed above");
@@ -759,6 +903,15 @@ pub fn copy_job(
         tags: facts.resource_tags.as_ref(),
         jobs: &jobs,
         retry: Retry::ByReconciler,
+        // A completed direct hop shows the point is copied as it is; a completed
+        // re-encryption shows it is not.
+        route: if hop == Hop::ReEncrypt {
+            Route::ReEncrypt {
+                intermediate_jobs: facts.intermediate_copy_jobs.as_deref(),
+            }
+        } else {
+            Route::Direct
+        },
     };
     Ok(Plan {
         actions: walk(&chain)?,
@@ -839,9 +992,10 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
             &e.destination_backup_vault_arn,
             e.resource_type.as_deref(),
         );
+        // The re-encryption comes before every offsite hop.
         let earlier = offsite_hops(config, e.resource_type.as_deref())
             .into_iter()
-            .take_while(|h| Some(*h) != hop);
+            .take_while(|h| Some(*h) != hop && hop != Some(Hop::ReEncrypt));
         for (i, h) in earlier.enumerate() {
             if let Some(dest) = destination(config, partition, region, h) {
                 jobs.push(ListedCopyJob {
@@ -853,6 +1007,7 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
                     status_message: None,
                     destination_recovery_point_arn: None,
                     destination_lifecycle: None,
+                    iam_role_arn: None,
                 });
             }
         }
@@ -874,10 +1029,13 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
         }
         facts
     });
-    Facts {
+    let mut facts = Facts {
         resource_tags: None,
         copy_jobs: Some(jobs),
         recovery_point,
         restore: crate::restore::assumed_without_aws(event, config),
-    }
+        ..Facts::default()
+    };
+    managed_key::assume_without_aws(event, config, &mut facts);
+    facts
 }

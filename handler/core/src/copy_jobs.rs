@@ -42,6 +42,9 @@ pub struct ListedCopyJob {
     /// `DestinationRecoveryPointLifecycle` (`None` = not reported: the copy's retention is
     /// unknown, so it cannot vouch for the original's)
     pub destination_lifecycle: Option<CurrentLifecycle>,
+    /// `IamRoleArn`: the role the copy ran as (crossvault's copy role for its own copies).
+    #[serde(default)]
+    pub iam_role_arn: Option<String>,
 }
 
 impl ListedCopyJob {
@@ -58,6 +61,7 @@ impl ListedCopyJob {
             status_message: e.status_message.clone(),
             destination_recovery_point_arn: e.destination_recovery_point_arn.clone(),
             destination_lifecycle: None,
+            iam_role_arn: None,
         })
     }
 }
@@ -201,6 +205,7 @@ mod tests {
             status_message: None,
             destination_recovery_point_arn: None,
             destination_lifecycle: None,
+            iam_role_arn: None,
         }
     }
 

@@ -19,6 +19,7 @@ use crate::config::StackConfig;
 use crate::copy_jobs::ListedCopyJob;
 use crate::event::{BackupEvent, Status, StorageClass};
 use crate::ids::VaultName;
+use crate::managed_key::{IntermediateRef, PointKey};
 use crate::restore::{RestoreFacts, RestoreRequest};
 use crate::retention::CurrentLifecycle;
 
@@ -104,6 +105,16 @@ pub struct Facts {
     /// What a pre-prod refresh asked for ([`FactRequest::restore`]).
     #[serde(default)]
     pub restore: RestoreFacts,
+    /// The key of [`FactRequest::key_of`] (`None` = not looked up).
+    #[serde(default)]
+    pub key: Option<PointKey>,
+    /// The copy jobs of [`FactRequest::intermediate_copy_jobs_of`] (`None` = not listed).
+    #[serde(default)]
+    pub intermediate_copy_jobs: Option<Vec<ListedCopyJob>>,
+    /// The re-encryption vault's copy jobs of [`FactRequest::origin_of`]'s resource (`None` =
+    /// not listed).
+    #[serde(default)]
+    pub origin_jobs: Option<Vec<ListedCopyJob>>,
 }
 
 impl Facts {
@@ -161,6 +172,36 @@ impl Facts {
             self.recovery_point = other.recovery_point;
         }
         self.restore.merge(other.restore);
+        if other.key.is_some() {
+            self.key = other.key;
+        }
+        if other.intermediate_copy_jobs.is_some() {
+            self.intermediate_copy_jobs = other.intermediate_copy_jobs;
+        }
+        if other.origin_jobs.is_some() {
+            self.origin_jobs = other.origin_jobs;
+        }
+    }
+
+    /// Every copy job these facts hold (the point's, its re-encrypted copy's, the
+    /// re-encryption vault's), each once.
+    pub fn all_copy_jobs(&self) -> Vec<ListedCopyJob> {
+        let mut out: Vec<ListedCopyJob> = Vec::new();
+        for list in [
+            &self.copy_jobs,
+            &self.intermediate_copy_jobs,
+            &self.origin_jobs,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for job in list {
+                if !out.iter().any(|j| j.copy_job_id == job.copy_job_id) {
+                    out.push(job.clone());
+                }
+            }
+        }
+        out
     }
 }
 
@@ -182,6 +223,61 @@ pub struct FactRequest {
     /// masking hook's execution).
     #[serde(default)]
     pub restore: Box<RestoreRequest>,
+    /// What the route of points under an AWS managed key asks for (boxed: most decisions
+    /// never need it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<Box<RouteRequest>>,
+}
+
+/// The facts [`crate::managed_key`] asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RouteRequest {
+    /// Describe this KMS key (`kms:DescribeKey`): is it AWS managed?
+    #[serde(default)]
+    pub key_of: Option<String>,
+    /// List the copy jobs whose source is this re-encrypted copy.
+    #[serde(default)]
+    pub intermediate_copy_jobs_of: Option<String>,
+    /// Find the original of this re-encrypted copy (`ListCopyJobs` into the re-encryption
+    /// vault).
+    #[serde(default)]
+    pub origin_of: Option<IntermediateRef>,
+}
+
+impl RouteRequest {
+    /// This request as a [`FactRequest`].
+    pub fn into_request(self) -> FactRequest {
+        FactRequest {
+            route: Some(Box::new(self)),
+            ..FactRequest::default()
+        }
+    }
+
+    /// True when nothing is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.key_of.is_none()
+            && self.intermediate_copy_jobs_of.is_none()
+            && self.origin_of.is_none()
+    }
+}
+
+impl FactRequest {
+    /// The KMS key to describe, if any.
+    pub fn key_of(&self) -> Option<&str> {
+        self.route.as_ref().and_then(|r| r.key_of.as_deref())
+    }
+
+    /// The re-encrypted copy whose copy jobs to list, if any.
+    pub fn intermediate_copy_jobs_of(&self) -> Option<&str> {
+        self.route
+            .as_ref()
+            .and_then(|r| r.intermediate_copy_jobs_of.as_deref())
+    }
+
+    /// The re-encrypted copy whose original to find, if any.
+    pub fn origin_of(&self) -> Option<&IntermediateRef> {
+        self.route.as_ref().and_then(|r| r.origin_of.as_ref())
+    }
 }
 
 impl FactRequest {
@@ -191,6 +287,7 @@ impl FactRequest {
             && self.copy_jobs_of.is_none()
             && self.recovery_point.is_none()
             && self.restore.is_empty()
+            && self.route.as_ref().is_none_or(|r| r.is_empty())
     }
 }
 
@@ -204,6 +301,18 @@ impl fmt::Display for FactRequest {
             parts.push(format!(
                 "the recovery point {} in vault {}",
                 rp.recovery_point_arn, rp.vault_name
+            ));
+        }
+        if let Some(arn) = self.key_of() {
+            parts.push(format!("the KMS key {arn}"));
+        }
+        if let Some(arn) = self.intermediate_copy_jobs_of() {
+            parts.push(format!("the copy jobs of the re-encrypted copy {arn}"));
+        }
+        if let Some(r) = self.origin_of() {
+            parts.push(format!(
+                "the original of {} (copy jobs into {})",
+                r.recovery_point_arn, r.vault_arn
             ));
         }
         if let Some(arn) = &self.resource_tags_of {

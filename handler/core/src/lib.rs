@@ -43,6 +43,7 @@
 //! | idempotency tokens | [`idempotency`] |
 //! | which copies a shortening waits for | [`verify`] |
 //! | the new retention of originals | [`retention`] |
+//! | RDS and Aurora under an AWS managed key (`aws/rds`) | [`managed_key`] |
 //! | notification texts | [`notify`] |
 //! | the reconciler | [`reconcile`] |
 //! | the pre-prod refresh (restore, mask, promote, clean up) | [`restore`] |
@@ -59,6 +60,7 @@ pub mod event;
 pub mod facts;
 pub mod idempotency;
 pub mod ids;
+pub mod managed_key;
 pub mod notify;
 pub mod plan;
 pub mod reconcile;
@@ -73,6 +75,7 @@ pub use decide::{DecideError, decide, decide_json, facts_needed, facts_needed_js
 pub use event::{BackupEvent, EventError, Status, StorageClass};
 pub use facts::{FactRequest, Facts, RecoveryPointFacts, RecoveryPointRef};
 pub use ids::{AccountId, Region, VaultName};
+pub use managed_key::PointKey;
 pub use plan::{Action, Hop, Lifecycle, Plan};
 pub use retention::{CurrentLifecycle, RetentionDecision, RetentionInput};
 pub use verify::{CheckedCopy, CopyEvidence, ForwardListing, RequiredCopy};

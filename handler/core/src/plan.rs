@@ -65,6 +65,10 @@ pub enum Hop {
     TwoHopFirst,
     /// Two-hop types, hop 2: the backup account forwards the copy to the backup region.
     TwoHopForward,
+    /// RDS and Aurora points under an AWS managed key: this account's managed vault → this
+    /// account's re-encryption vault, same region (re-encrypted with that vault's customer
+    /// managed key); the offsite hops then start from that copy ([`crate::managed_key`]).
+    ReEncrypt,
 }
 
 impl fmt::Display for Hop {
@@ -75,6 +79,7 @@ impl fmt::Display for Hop {
             Hop::ToPreProd => "to-pre-prod",
             Hop::TwoHopFirst => "two-hop-first",
             Hop::TwoHopForward => "two-hop-forward",
+            Hop::ReEncrypt => "re-encrypt",
         })
     }
 }
@@ -116,6 +121,24 @@ pub enum Action {
         /// Every offsite copy that must be verified COMPLETED into exactly its destination
         /// first.
         requires: Vec<RequiredCopy>,
+    },
+    /// Delete crossvault's re-encrypted copy of an original once it has done its work
+    /// ([`crate::managed_key`]). The effect layer checks the listings first
+    /// ([`crate::managed_key::may_delete`]): the copy was made from the original by
+    /// crossvault's copy role into its re-encryption vault, every copy in `requires` is
+    /// COMPLETED and every hop in `settles` has finished; otherwise it keeps the copy.
+    DeleteIntermediate {
+        /// The re-encrypted copy (`DeleteRecoveryPoint`'s `RecoveryPointArn`).
+        recovery_point_arn: String,
+        /// The re-encryption vault it is in.
+        vault_name: VaultName,
+        /// The original it is a copy of (in the managed vault).
+        original_recovery_point_arn: String,
+        /// Copies of it that must be COMPLETED first (the offsite hops).
+        requires: Vec<RequiredCopy>,
+        /// Hops from it that must have finished first, COMPLETED or given up (pre-prod).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        settles: Vec<RequiredCopy>,
     },
     /// Publish to the stack's SNS topic.
     Notify {
@@ -179,6 +202,36 @@ impl fmt::Display for Action {
                             " (the backup account's forward, read with its verify role)"
                         )?;
                     }
+                    label = "and";
+                }
+                Ok(())
+            }
+            Action::DeleteIntermediate {
+                recovery_point_arn,
+                vault_name,
+                original_recovery_point_arn,
+                requires,
+                settles,
+            } => {
+                writeln!(f, "delete the re-encrypted copy")?;
+                writeln!(f, "     recovery point  {recovery_point_arn}")?;
+                writeln!(f, "     vault           {vault_name}")?;
+                write!(f, "     copy of         {original_recovery_point_arn}")?;
+                let mut label = "once verified";
+                for copy in requires {
+                    write!(
+                        f,
+                        "\n     {label:<15} {} → {} COMPLETED",
+                        copy.hop, copy.destination_vault_arn
+                    )?;
+                    label = "and";
+                }
+                for copy in settles {
+                    write!(
+                        f,
+                        "\n     {label:<15} {} → {} COMPLETED or given up",
+                        copy.hop, copy.destination_vault_arn
+                    )?;
                     label = "and";
                 }
                 Ok(())

@@ -38,6 +38,7 @@ use crate::decide::DecideError;
 use crate::event::{Status, StorageClass};
 pub use crate::facts::RecoveryPointFacts;
 use crate::ids::Region;
+use crate::managed_key::{self, PointKey, Route};
 use crate::plan::{Action, Hop, Plan};
 use crate::retention::{self, RetentionDecision, RetentionInput};
 use crate::verify::{self, ForwardListing, required_copies};
@@ -57,6 +58,12 @@ pub struct ReconcileInput {
     pub copy_jobs: Vec<ListedCopyJob>,
     /// Tags by resource ARN, for the ARNs [`facts_needed`] asked for.
     pub resource_tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// KMS keys by ARN, for the keys [`keys_needed`] asked for.
+    #[serde(default)]
+    pub keys: BTreeMap<String, PointKey>,
+    /// The re-encryption vault's recovery points ([`crate::managed_key`]; empty without one).
+    #[serde(default)]
+    pub intermediates: Vec<RecoveryPointFacts>,
 }
 
 /// The points a run works on.
@@ -153,6 +160,24 @@ fn source_point(
         }]);
     }
     let jobs = jobs_of(input, &rp.arn);
+    // The re-encrypted copy's own jobs are in the same account-wide listing.
+    let copy = managed_key::reencrypt_vault(config, input.partition, &input.region)
+        .and_then(|vault| verify::copy_in(&jobs, &rp.arn, &vault));
+    let copy_jobs = copy.as_deref().map(|c| jobs_of(input, c));
+    let route = managed_key::route(
+        config,
+        input.partition,
+        &input.region,
+        &rp.arn,
+        resource_type,
+        &jobs,
+        Some(p),
+        p.encryption_key_arn
+            .as_ref()
+            .and_then(|arn| input.keys.get(arn)),
+        copy_jobs.as_deref(),
+    )
+    .map_err(DecideError::NeedsFacts)?;
     let chain = Chain {
         config,
         partition: input.partition,
@@ -163,12 +188,42 @@ fn source_point(
         tags: input.resource_tags.get(tags_of(p)),
         jobs: &jobs,
         retry: Retry::Now,
+        route,
     };
     let mut actions = copy_chain::walk(&chain)?;
-    if let Some(Action::ShortenRetention { .. }) = actions.last()
-        && !still_long(input, config, p, rp, &jobs)
+    if let (Route::ReEncrypt { .. }, Some(copy)) = (route, &copy)
+        && !input
+            .intermediates
+            .iter()
+            .any(|i| i.recovery_point_arn == *copy)
     {
-        actions.pop();
+        // Deleted already (the chain is done), or by someone else: nothing is copied from it,
+        // deleted or, for a missing copy, verified.
+        let unfinished = actions.iter().any(|a| {
+            matches!(a, Action::StartCopyJob { source_recovery_point_arn, .. } if source_recovery_point_arn == copy)
+        });
+        actions.retain(|a| {
+            !matches!(a, Action::DeleteIntermediate { .. })
+                && !matches!(a, Action::StartCopyJob { source_recovery_point_arn, .. } if source_recovery_point_arn == copy)
+        });
+        if unfinished {
+            actions.push(Action::Ignore {
+                reason: format!(
+                    "reconcile: the re-encrypted copy {copy} of {} is no longer in the re-encryption vault \
+                     but its copies are not all made; the original keeps its retention",
+                    rp.arn
+                ),
+            });
+        }
+    }
+    let mut all_jobs = jobs.clone();
+    all_jobs.extend(copy_jobs.unwrap_or_default());
+    if let Some(i) = actions
+        .iter()
+        .position(|a| matches!(a, Action::ShortenRetention { .. }))
+        && !still_long(input, config, p, rp, &all_jobs)
+    {
+        actions.remove(i);
     }
     Ok(actions)
 }
@@ -191,6 +246,13 @@ fn still_long(
         &input.region,
         p.resource_type.as_deref(),
     );
+    if let Some(vault) = managed_key::reencrypt_vault(config, input.partition, &input.region)
+        && verify::copy_in(jobs, &rp.arn, &vault).is_some()
+    {
+        for r in &mut required {
+            r.via = Some(vault.clone());
+        }
+    }
     required.retain(|r| r.hop != Hop::TwoHopForward);
     let pre_check = retention::decide(
         &RetentionInput {
@@ -259,8 +321,22 @@ pub fn facts_needed(input: &ReconcileInput, config: &StackConfig) -> BTreeSet<St
     needed
 }
 
+/// The KMS keys the candidates' routes need and `input` lacks ([`managed_key::route`]).
+pub fn keys_needed(input: &ReconcileInput, config: &StackConfig) -> BTreeSet<String> {
+    let mut needed = BTreeSet::new();
+    for p in candidates(input, config).points {
+        if let Err(DecideError::NeedsFacts(request)) = point_plan(input, config, p)
+            && let Some(arn) = request.key_of()
+        {
+            needed.insert(arn.to_owned());
+        }
+    }
+    needed
+}
+
 /// The whole plan: every candidate's actions, oldest first; a point whose tags are missing
-/// gets an [`Action::Ignore`] naming them (and its shortening, which does not depend on them).
+/// gets an [`Action::Ignore`] naming them (and its shortening, which does not depend on them);
+/// one whose key is missing, an [`Action::Ignore`] only.
 pub fn reconcile(input: &ReconcileInput, config: &StackConfig) -> Result<Plan, DecideError> {
     if matches!(config.role, Role::PreProd | Role::Management) {
         return Ok(Plan::ignore(format!(
@@ -273,6 +349,14 @@ pub fn reconcile(input: &ReconcileInput, config: &StackConfig) -> Result<Plan, D
     for p in &candidates.points {
         match point_plan(input, config, p) {
             Ok(point_actions) => actions.extend(point_actions),
+            Err(DecideError::NeedsFacts(request)) if request.resource_tags_of.is_none() => {
+                actions.push(Action::Ignore {
+                    reason: format!(
+                        "reconcile: {} undecided: {request} not provided",
+                        p.recovery_point_arn
+                    ),
+                });
+            }
             Err(DecideError::NeedsFacts(request)) => {
                 actions.push(Action::Ignore {
                     reason: format!(

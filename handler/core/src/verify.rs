@@ -35,11 +35,19 @@ pub struct RequiredCopy {
     pub hop: Hop,
     /// Its exact destination.
     pub destination_vault_arn: VaultArn,
+    /// Set when the copy is made not from the original but from the original's COMPLETED
+    /// copy in this vault (the re-encryption vault, [`crate::managed_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<VaultArn>,
 }
 
 impl fmt::Display for RequiredCopy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} → {}", self.hop, self.destination_vault_arn)
+        write!(f, "{} → {}", self.hop, self.destination_vault_arn)?;
+        if let Some(via) = &self.via {
+            write!(f, " (from the re-encrypted copy in {via})")?;
+        }
+        Ok(())
     }
 }
 
@@ -56,6 +64,7 @@ pub fn required_copies(
     let copy = |hop, destination_vault_arn| RequiredCopy {
         hop,
         destination_vault_arn,
+        via: None,
     };
     if resource_type.is_some_and(|t| config.is_two_hop_type(t)) {
         return vec![
@@ -118,11 +127,11 @@ pub fn forward_source(
 ) -> Option<String> {
     required.iter().find(|r| r.hop == Hop::TwoHopForward)?;
     let first = required.iter().find(|r| r.hop == Hop::TwoHopFirst)?;
-    match hop_state(
-        own_jobs,
-        source_recovery_point_arn,
-        &first.destination_vault_arn,
-    ) {
+    let from = match &first.via {
+        None => source_recovery_point_arn.to_owned(),
+        Some(via) => copy_in(own_jobs, source_recovery_point_arn, via)?,
+    };
+    match hop_state(own_jobs, &from, &first.destination_vault_arn) {
         HopState::Done(jobs) => jobs
             .iter()
             .rev()
@@ -131,8 +140,22 @@ pub fn forward_source(
     }
 }
 
+/// The recovery point a copy made via `vault` is made from: the destination of the latest
+/// COMPLETED copy job of `original` into `vault` (`None` while there is none, or it reports
+/// no copy).
+pub fn copy_in(jobs: &[ListedCopyJob], original: &str, vault: &VaultArn) -> Option<String> {
+    match hop_state(jobs, original, vault) {
+        HopState::Done(done) => done
+            .iter()
+            .rev()
+            .find_map(|j| j.destination_recovery_point_arn.clone()),
+        _ => None,
+    }
+}
+
 /// Checks every required copy of `source_recovery_point_arn` against this account's listing
-/// (`own_jobs`) and, for the two-hop forward, the backup account's (`forward`).
+/// (`own_jobs`) and, for the two-hop forward, the backup account's (`forward`). A copy made
+/// via another vault is looked for among the jobs of the original's copy there.
 pub fn check(
     required: &[RequiredCopy],
     source_recovery_point_arn: &str,
@@ -142,6 +165,21 @@ pub fn check(
     required
         .iter()
         .map(|r| {
+            let from = match &r.via {
+                None => Some(source_recovery_point_arn.to_owned()),
+                Some(via) => copy_in(own_jobs, source_recovery_point_arn, via),
+            };
+            let Some(from) = from else {
+                return CheckedCopy {
+                    required: r.clone(),
+                    evidence: CopyEvidence::Missing {
+                        reason: format!(
+                            "the original's re-encrypted copy in {} is not COMPLETED",
+                            r.via.as_ref().map(ToString::to_string).unwrap_or_default()
+                        ),
+                    },
+                };
+            };
             let evidence = if r.hop == Hop::TwoHopForward {
                 match (
                     forward_source(required, source_recovery_point_arn, own_jobs),
@@ -161,11 +199,7 @@ pub fn check(
                     }
                 }
             } else {
-                evidence(hop_state(
-                    own_jobs,
-                    source_recovery_point_arn,
-                    &r.destination_vault_arn,
-                ))
+                evidence(hop_state(own_jobs, &from, &r.destination_vault_arn))
             };
             CheckedCopy {
                 required: r.clone(),

@@ -55,6 +55,7 @@ fn listed(id: &str, rp: &str, dest: &str, state: Status, minute: u32) -> ListedC
         status_message: Some(format!("message of {id}")),
         destination_recovery_point_arn: None,
         destination_lifecycle: Some(CurrentLifecycle::delete_after(35)),
+        iam_role_arn: None,
     }
 }
 

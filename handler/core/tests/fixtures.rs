@@ -114,6 +114,7 @@ fn copy_job_completed_to_backup_account_needs_tags_then_preprod_and_shorten() {
         requires: vec![RequiredCopy {
             hop: Hop::ToBackupRegion,
             destination_vault_arn: CENTRAL_FRANKFURT.parse().unwrap(),
+            via: None,
         }],
     };
     let with_tags = |tags: &[(&str, &str)]| {

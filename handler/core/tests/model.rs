@@ -127,6 +127,7 @@ impl Aws {
             status_message: None,
             destination_recovery_point_arn: None,
             destination_lifecycle: Some(CurrentLifecycle::delete_after(35)),
+            iam_role_arn: None,
         });
         match self.fate() {
             Fate::Completes => self.finish(i, true),
@@ -165,6 +166,8 @@ impl Aws {
             }],
             copy_jobs: self.listed.clone(),
             resource_tags: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            intermediates: Vec::new(),
         };
         let actions = match point_plan(&input, &self.config, &input.recovery_points[0]) {
             Ok(actions) => actions,

@@ -52,6 +52,7 @@ fn job(id: &str, dest: &str, state: Status) -> ListedCopyJob {
         status_message: Some(format!("message of {id}")),
         destination_recovery_point_arn: None,
         destination_lifecycle: Some(CurrentLifecycle::delete_after(35)),
+        iam_role_arn: None,
     }
 }
 
@@ -63,6 +64,8 @@ fn input(points: Vec<RecoveryPointFacts>, jobs: Vec<ListedCopyJob>) -> Reconcile
         recovery_points: points,
         copy_jobs: jobs,
         resource_tags: BTreeMap::new(),
+        keys: BTreeMap::new(),
+        intermediates: Vec::new(),
     }
 }
 
@@ -97,6 +100,9 @@ fn summary(plan: &Plan) -> Vec<String> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Action::DeleteIntermediate {
+                recovery_point_arn, ..
+            } => format!("delete {recovery_point_arn}"),
             Action::Notify { subject, .. } => format!("notify {subject}"),
             Action::Restore(step) => format!("restore {step}"),
             Action::Ignore { reason } => format!("ignore {reason}"),

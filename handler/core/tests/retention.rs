@@ -26,6 +26,7 @@ fn copy(hop: Hop, dest: &str, evidence: CopyEvidence) -> CheckedCopy {
         required: RequiredCopy {
             hop,
             destination_vault_arn: dest.parse().unwrap(),
+            via: None,
         },
         evidence,
     }

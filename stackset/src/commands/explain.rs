@@ -9,23 +9,25 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crossvault_core::{BackupEvent, DecideError, Facts, Plan, StackConfig, decide};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::commands::invoke::read_event;
+use crate::config::{self, ConfigFile};
 use crate::error::{CliError, exit};
 use crate::output::Report;
-use crate::template::{Pseudo, Template, handler_environment};
+use crate::template::{Evaluation, Pseudo, Template, handler_environment};
 
 /// The template this CLI was built with.
-pub const TEMPLATE: &str = include_str!("../../../template/crossvault.yaml");
+pub use crate::deployment::TEMPLATE;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExplainArgs {
     /// The AWS Backup EventBridge event (JSON).
     pub event: PathBuf,
-    /// crossvault's config file (YAML): `parameters:` holds the stack parameters.
-    #[arg(long, value_name = "FILE")]
+    /// crossvault's config file (default: ./crossvault.config.yaml when present); explain reads
+    /// its `parameters:`.
+    #[arg(long, value_name = "FILE", env = "CROSSVAULT_CONFIG")]
     pub config: Option<PathBuf>,
     /// A stack parameter, overriding the config file (repeatable).
     #[arg(long = "parameter", short = 'p', value_name = "NAME=VALUE", value_parser = key_value)]
@@ -50,13 +52,6 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    parameters: BTreeMap<String, serde_norway::Value>,
 }
 
 /// One possible plan, and the fact it depends on (if any).
@@ -176,18 +171,19 @@ fn stack_config(args: &ExplainArgs, account: &str, region: &str) -> Result<Stack
     };
     let template = Template::parse(&template_text).map_err(|e| usage(format!("template: {e}")))?;
     let mut params = BTreeMap::new();
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file: ConfigFile =
-            serde_norway::from_str(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-        for (name, value) in file.parameters {
-            params.insert(name, yaml_scalar(&value));
+    if let Some(path) = config::locate(args.config.as_deref()) {
+        let loaded = ConfigFile::load(&path)?;
+        for (name, value) in &loaded.file.parameters {
+            params.insert(name.clone(), value.to_parameter_string());
+        }
+        if let Some(prefix) = &loaded.file.artifact_bucket_prefix {
+            params
+                .entry("ArtifactBucketPrefix".to_owned())
+                .or_insert_with(|| prefix.clone());
         }
     }
     params.extend(args.parameters.iter().cloned());
+    fill_undecisive(&template, &mut params, account, region)?;
     let evaluation = template
         .evaluate(&params, &Pseudo::new(account, region))
         .map_err(|e| usage(format!("template: {e}")))?;
@@ -222,6 +218,79 @@ fn stack_config(args: &ExplainArgs, account: &str, region: &str) -> Result<Stack
     StackConfig::from_iter(vars).map_err(|e| usage(format!("configuration from the template: {e}")))
 }
 
+/// What a decision can depend on: the handler's environment and the instance's role.
+fn decision_inputs(eval: &Evaluation) -> Result<(BTreeMap<String, Value>, String), CliError> {
+    let env = handler_environment(eval).map_err(|e| usage(format!("template: {e}")))?;
+    Ok((env, eval.role.to_string()))
+}
+
+/// Fills in the required parameters that no decision depends on (e.g. `ArtifactKey`): each
+/// missing one is tried with two different values, and if the handler's environment and the
+/// role come out the same, its value cannot change a plan. Any other missing one is named.
+fn fill_undecisive(
+    template: &Template,
+    params: &mut BTreeMap<String, String>,
+    account: &str,
+    region: &str,
+) -> Result<(), CliError> {
+    let missing: Vec<String> = template
+        .parameters()
+        .iter()
+        .filter(|(name, p)| p.default.is_none() && !params.contains_key(*name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let candidates = |name: &str| -> (String, String) {
+        let allowed = &template.parameters()[name].allowed_values;
+        match allowed.as_slice() {
+            [a, b, ..] => (a.clone(), b.clone()),
+            [a] => (a.clone(), a.clone()),
+            [] => (
+                "explain-placeholder-a".to_owned(),
+                "explain-placeholder-b".to_owned(),
+            ),
+        }
+    };
+    let mut trial = params.clone();
+    for name in &missing {
+        trial.insert(name.clone(), candidates(name).0);
+    }
+    let pseudo = Pseudo::new(account, region);
+    let mut needed = Vec::new();
+    for name in &missing {
+        let (a, b) = candidates(name);
+        let mut with_b = trial.clone();
+        with_b.insert(name.clone(), b);
+        trial.insert(name.clone(), a);
+        let first = template
+            .evaluate(&trial, &pseudo)
+            .map_err(|e| usage(format!("template: {e}")))?;
+        let second = template
+            .evaluate(&with_b, &pseudo)
+            .map_err(|e| usage(format!("template: {e}")))?;
+        if decision_inputs(&first)? != decision_inputs(&second)? {
+            needed.push(name.clone());
+        }
+    }
+    if !needed.is_empty() {
+        return Err(CliError::Usage {
+            message: format!(
+                "the plan depends on {}, which {} no default",
+                needed.join(", "),
+                if needed.len() == 1 { "has" } else { "have" }
+            ),
+            help: format!(
+                "give {} in the config file's parameters: (--config) or with -p NAME=VALUE",
+                if needed.len() == 1 { "it" } else { "them" }
+            ),
+        });
+    }
+    *params = trial;
+    Ok(())
+}
+
 fn unresolved_name(v: &Value) -> String {
     if let Some(att) = v.get("Fn::GetAtt").and_then(Value::as_array) {
         return att
@@ -234,20 +303,4 @@ fn unresolved_name(v: &Value) -> String {
         return r.to_owned();
     }
     "resolved at deployment".into()
-}
-
-fn yaml_scalar(v: &serde_norway::Value) -> String {
-    match v {
-        serde_norway::Value::String(s) => s.clone(),
-        serde_norway::Value::Bool(b) => b.to_string(),
-        serde_norway::Value::Number(n) => n.to_string(),
-        serde_norway::Value::Sequence(items) => {
-            items.iter().map(yaml_scalar).collect::<Vec<_>>().join(",")
-        }
-        serde_norway::Value::Null => String::new(),
-        other => serde_norway::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-    }
 }

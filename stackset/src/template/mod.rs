@@ -100,6 +100,13 @@ pub struct Parameter {
     /// `AllowedValues`, empty when any value is allowed. (`AllowedPattern` is left to
     /// CloudFormation and cfn-lint.)
     pub allowed_values: Vec<String>,
+    /// `AllowedPattern` (a Java regular expression, as CloudFormation reads it).
+    pub allowed_pattern: Option<String>,
+    /// `ConstraintDescription`: CloudFormation's message when a value breaks the constraints.
+    pub constraint_description: Option<String>,
+    /// `MinValue` / `MaxValue` of a `Number` parameter, as written.
+    pub min_value: Option<String>,
+    pub max_value: Option<String>,
 }
 
 impl Parameter {
@@ -164,12 +171,18 @@ impl Template {
                     .collect::<Result<_, _>>()?,
                 Some(_) => return Err(syntax(&path, "AllowedValues must be a list")),
             };
+            let text_of = |key: &str| decl.get(key).and_then(Json::as_str).map(str::to_owned);
+            let number_of = |key: &str| decl.get(key).and_then(|v| scalar_text(v, &path).ok());
             parameters.insert(
                 name,
                 Parameter {
                     param_type,
                     default,
                     allowed_values,
+                    allowed_pattern: text_of("AllowedPattern"),
+                    constraint_description: text_of("ConstraintDescription"),
+                    min_value: number_of("MinValue"),
+                    max_value: number_of("MaxValue"),
                 },
             );
         }

@@ -467,6 +467,7 @@ fn source_vault_pins_copy_targets() {
     let statements = props["Statements"].clone();
     let central = |region| vault_arn(region, BACKUP, "crossvault");
     let preprod = vault_arn("eu-west-1", PREPROD, "crossvault");
+    let reencrypt = vault_arn("eu-west-1", SOURCE, "crossvault-reencrypt");
     // Items past the pre-prod list repeat the backup account (the local central vault).
     assert_eq!(
         pinned_targets(&statements),
@@ -474,6 +475,7 @@ fn source_vault_pins_copy_targets() {
             central("eu-central-1"),
             central("eu-west-1"),
             central("eu-west-1"),
+            reencrypt,
             preprod,
             central("eu-west-1"),
             central("eu-west-1"),
@@ -489,9 +491,97 @@ fn source_vault_pins_copy_targets() {
         json!([
             central("eu-central-1"),
             central("eu-west-1"),
-            vault_arn("us-east-1", BACKUP, "crossvault")
+            vault_arn("us-east-1", BACKUP, "crossvault"),
+            vault_arn("us-east-1", SOURCE, "crossvault-reencrypt")
         ])
     );
+    // The handler never deletes a point of the source vault (only its re-encrypted copies).
+    assert_eq!(
+        statements[1],
+        json!({
+            "Sid": "CrossvaultHandlerNeverDeletes",
+            "Effect": "Deny",
+            "Principal": {"AWS": "arn:aws:iam::111111111111:role/crossvault-handler-us-east-1"},
+            "Action": "backup:DeleteRecoveryPoint",
+            "Resource": "*"
+        })
+    );
+}
+
+/// RDS and Aurora under aws/rds: every source account and region has a re-encryption vault
+/// under its own key (crossvault's or the one brought), pinned like the source vault but never
+/// to itself, whose copies reach the handler and whose name the handler is given.
+#[test]
+fn sources_have_a_reencryption_vault() {
+    let t = template();
+    for extra in [
+        &[][..],
+        &[("SourceVaultName", "Default")][..],
+        &[("KmsKeyAlias", "alias/backup")][..],
+    ] {
+        let e = eval(&t, SOURCE, "eu-west-1", extra);
+        let vault = e.properties("ReEncryptVault").unwrap().unwrap();
+        assert_eq!(
+            vault["BackupVaultName"], "crossvault-reencrypt",
+            "{extra:?}"
+        );
+        let key = if extra.iter().any(|(k, _)| *k == "KmsKeyAlias") {
+            json!({"Fn::GetAtt": ["ExistingKey", "KeyArn"]})
+        } else {
+            json!({"Fn::GetAtt": ["VaultKey", "KeyArn"]})
+        };
+        assert_eq!(vault["EncryptionKeyArn"], key, "{extra:?}");
+        assert_eq!(
+            handler_environment(&e).unwrap()["CROSSVAULT_REENCRYPT_VAULT_NAME"],
+            "crossvault-reencrypt"
+        );
+        let policy = e.properties("ReEncryptVaultPolicy").unwrap().unwrap();
+        assert_eq!(policy["RetainOnDelete"], "true");
+        let targets = pinned_targets(&policy["Statements"]);
+        assert!(
+            !targets.as_array().unwrap().contains(&json!(vault_arn(
+                "eu-west-1",
+                SOURCE,
+                "crossvault-reencrypt"
+            ))),
+            "{targets}"
+        );
+        assert!(targets.as_array().unwrap().contains(&json!(vault_arn(
+            "eu-central-1",
+            BACKUP,
+            "crossvault"
+        ))));
+        // Its copies' events reach the queue.
+        let rules = event_rules(&e).unwrap();
+        let copies = rules
+            .iter()
+            .find(|r| r.logical_id == "CopyJobRule")
+            .unwrap();
+        let sources = &copies.event_pattern.as_ref().unwrap()["detail"]["sourceBackupVaultArn"];
+        assert!(
+            sources.as_array().unwrap().contains(&json!(vault_arn(
+                "eu-west-1",
+                SOURCE,
+                "crossvault-reencrypt"
+            ))),
+            "{sources}"
+        );
+    }
+    for (account, region) in [
+        (BACKUP, "eu-central-1"),
+        (PREPROD, "eu-west-1"),
+        (MANAGEMENT, "eu-west-1"),
+    ] {
+        let e = eval(&t, account, region, &[]);
+        assert!(
+            !e.exists("ReEncryptVault") && !e.exists("ReEncryptVaultPolicy"),
+            "{account}"
+        );
+        assert_eq!(
+            handler_environment(&e).unwrap()["CROSSVAULT_REENCRYPT_VAULT_NAME"],
+            ""
+        );
+    }
 }
 
 #[test]
@@ -577,6 +667,7 @@ fn handler_environment_is_the_contract() {
         "CROSSVAULT_PREPROD_TAG_VALUE": "true",
         "CROSSVAULT_PREPROD_SOURCE_ACCOUNT_IDS": "",
         "CROSSVAULT_TWO_HOP_RESOURCE_TYPES": "",
+        "CROSSVAULT_REENCRYPT_VAULT_NAME": "crossvault-reencrypt",
         "CROSSVAULT_VERIFY_ROLE_ARN": "",
         "CROSSVAULT_LOCK_MIN_RETENTION_DAYS": "7",
         "CROSSVAULT_LOCK_MAX_RETENTION_DAYS": "",
@@ -1186,9 +1277,10 @@ fn each_roles_key_policy_admits_whom_it_must() {
         actions(use_key),
         ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
     );
+    // Through RDS too: re-encrypted RDS and Aurora copies keep this key until copied.
     assert_eq!(
         use_key["Condition"],
-        json!({"StringEquals": {"kms:ViaService": "backup.eu-west-1.amazonaws.com"}})
+        json!({"StringEquals": {"kms:ViaService": ["backup.eu-west-1.amazonaws.com", "rds.eu-west-1.amazonaws.com"]}})
     );
     let grant = statement(&source, "CrossvaultCopyDestinationsGrant");
     assert_eq!(principals(grant), [BACKUP, PREPROD]);
@@ -1199,7 +1291,10 @@ fn each_roles_key_policy_admits_whom_it_must() {
     );
     assert_eq!(
         grant["Condition"]["StringEquals"]["kms:ViaService"],
-        "backup.eu-west-1.amazonaws.com"
+        json!([
+            "backup.eu-west-1.amazonaws.com",
+            "rds.eu-west-1.amazonaws.com"
+        ])
     );
     // Without pre-prod accounts the source key admits the backup account alone.
     let alone = key_statements(&t, SOURCE, "eu-west-1", &[("PreProdAccountIds", "")]);

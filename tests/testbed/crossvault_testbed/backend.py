@@ -16,7 +16,7 @@ from typing import Any
 from moto.backup import urls as backup_urls
 from moto.backup.models import BackupBackend, Vault
 
-from . import clock, events, faults, policy, resources, settings
+from . import clock, events, faults, managed_keys, policy, resources, settings
 from .backends import all_backends
 from .errors import (
     InvalidParameterValue,
@@ -294,7 +294,10 @@ class ExtendedBackupBackend(BackupBackend):
             vault_arn=vault.backup_vault_arn,
             recovery_point_arn=rp_arn,
             lifecycle=Lifecycle.from_api(params.get("Lifecycle")),
-            encryption_key_arn=vault.encryption_key_arn,
+            # RDS and Aurora backups keep the DB's own key (not fully managed by AWS Backup).
+            encryption_key_arn=managed_keys.backup_key(
+                self.account_id, self.region_name, resource_arn, resource_type, vault.encryption_key_arn
+            ),
             recovery_point_tags=dict(params.get("RecoveryPointTags") or {}),
             created_by=created_by,
             continuous=continuous,

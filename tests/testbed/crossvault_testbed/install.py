@@ -7,7 +7,8 @@ from moto.backup.models import backup_backends
 from moto.core.responses import BaseResponse
 from moto.events.utils import EventTemplateParser
 
-from . import automation, clock, requestlog, restores
+from . import automation, clock, managed_keys, requestlog, restores
+from . import stacksets  # noqa: F401  (importing it makes moto's StackSets behave as AWS's)
 from .backend import ExtendedBackupBackend
 from .resources import include_awsbackup_snapshots_in_lookups
 from .responses import ORIGINAL_CALL_ACTION, ExtendedBackupResponse
@@ -79,6 +80,7 @@ def install() -> None:
     backup_urls.url_paths.update(URL_PATHS)
     EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = EVENT_TEMPLATE
     include_awsbackup_snapshots_in_lookups()
+    managed_keys.install()
     # The pre-prod refresh: new DB instances emit RDS's "created" event; SSM runs
     # (emulated) Automation executions for the masking hook.
     restores.emit_instance_created_events()

@@ -8,7 +8,7 @@ policies, Vault Lock retention ranges); the work creates the recovery point, the
 
 from moto.backup.models import Vault
 
-from . import clock, organization, policy, resources, restores, settings
+from . import clock, managed_keys, organization, policy, resources, restores, settings
 from .backends import backend_for
 from .jobs import BackupJob, CopyJob, Job, JobFailure, RestoreJob
 from .lifecycle import Lifecycle
@@ -123,6 +123,10 @@ class _CopyRules:
                 raise JobFailure(
                     "Cross-account backup is not enabled for the organization (isCrossAccountBackupEnabled)"
                 )
+            source_point = source_backend.recovery_points.get(job.source_recovery_point_arn)
+            refusal = managed_keys.cross_account_refusal(source_point.encryption_key_arn if source_point else None)
+            if refusal is not None:
+                raise JobFailure(refusal)
         context = {
             "aws:PrincipalAccount": [job.account_id],
             "aws:PrincipalArn": [job.iam_role_arn],

@@ -163,6 +163,7 @@ fn need(facts: &Facts, request: FactRequest) -> Result<(), DecideError> {
             .resource_tags_of
             .filter(|_| facts.resource_tags.is_none()),
         copy_jobs_of: None,
+        route: None,
         recovery_point: request
             .recovery_point
             .filter(|_| facts.recovery_point.is_none()),

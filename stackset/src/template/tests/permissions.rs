@@ -474,6 +474,10 @@ pub enum Capability {
     RestoreDns,
     /// Reading the Slack webhook URL.
     Slack,
+    /// The route of RDS and Aurora points under an AWS managed key: their key, the
+    /// re-encryption vault's copies and jobs, the deletion of crossvault's re-encrypted copies
+    /// (`crossvault_core::managed_key`).
+    ReEncrypt,
 }
 
 /// Reviewed: the capability behind each pipeline call, by file and function (and, where one
@@ -666,6 +670,32 @@ pub const PIPELINE: &[(&str, &str, Option<&str>, Capability)] = &[
         None,
         Capability::Slack,
     ),
+    // RDS and Aurora under an AWS managed key: is the point's key AWS managed; which original
+    // a re-encrypted copy belongs to; the copies still there (reconcile); deleting one.
+    (
+        "reencrypt.rs",
+        "Effects::describe_key",
+        None,
+        Capability::ReEncrypt,
+    ),
+    (
+        "reencrypt.rs",
+        "Effects::origin_jobs",
+        None,
+        Capability::ReEncrypt,
+    ),
+    (
+        "reencrypt.rs",
+        "Effects::reencrypted_copies",
+        None,
+        Capability::ReEncrypt,
+    ),
+    (
+        "reencrypt.rs",
+        "Effects::delete_intermediate",
+        None,
+        Capability::ReEncrypt,
+    ),
 ];
 
 /// Actions the template grants for a capability before the code makes the call (announced by
@@ -775,6 +805,11 @@ fn capabilities(e: &Evaluation) -> BTreeSet<Capability> {
     // Every notification goes to Slack too; only stacks with a pipeline notify.
     if config.restore.slack_webhook_parameter.is_some() && e.exists("ReconcileRule") {
         out.insert(Capability::Slack);
+    }
+    // The core routes points through the re-encryption vault only when it is given one
+    // (cross-checked with the core below).
+    if config.reencrypt_vault_name.is_some() {
+        out.insert(Capability::ReEncrypt);
     }
     out
 }
@@ -1222,6 +1257,32 @@ fn only_source_accounts_shorten_as_the_core_decides() {
             shortens,
             capabilities(&e).contains(&Capability::Shorten),
             "{account} {region}"
+        );
+    }
+}
+
+/// The core takes the re-encryption route exactly in the instances that have the capability
+/// (source accounts, with their re-encryption vault).
+#[test]
+fn only_instances_with_the_reencrypt_capability_route_points_through_it() {
+    let t = template();
+    for (account, region, extra) in INSTANCES {
+        let e = eval(&t, account, region, extra);
+        let env: BTreeMap<String, String> = handler_environment(&e)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let config = crossvault_core::StackConfig::from_env_map(&env).unwrap();
+        assert_eq!(
+            crossvault_core::managed_key::applies_to(&config, Some("RDS")),
+            capabilities(&e).contains(&Capability::ReEncrypt),
+            "{account} {region} {extra:?}"
+        );
+        assert_eq!(
+            e.exists("ReEncryptVault"),
+            capabilities(&e).contains(&Capability::ReEncrypt),
+            "{account} {region} {extra:?}: the vault exists where the handler uses it"
         );
     }
 }
