@@ -100,6 +100,41 @@ fn failed_copy_notifies() {
     insta::assert_snapshot!(text(&explain("copy-job-failed.json", &[])));
 }
 
+/// A pre-prod stack with restores on, a masking hook and a DB subnet group.
+const RESTORES_ON: &[&str] = &[
+    "-p",
+    "RestoreOnArrival=true",
+    "-p",
+    "RestoreMaskingHook=crossvault-mask",
+    "-p",
+    "RestoreDBSubnetGroupName=preprod-db",
+];
+
+#[test]
+fn a_preprod_arrival_is_ignored_while_restores_are_off() {
+    let out = text(&explain("recovery-point-arrived-preprod.json", &[]));
+    assert!(
+        out.contains("restores are off (RestoreOnArrival = false)"),
+        "{out}"
+    );
+    assert!(!out.contains("start restore job"), "{out}");
+}
+
+#[test]
+fn a_preprod_arrival_of_the_tagged_database_starts_one_restore() {
+    let out = text(&explain("recovery-point-arrived-preprod.json", RESTORES_ON));
+    assert!(out.contains("start restore job (RDS, attempt 1)"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn crossvaults_completed_restore_is_tagged_notified_and_masked() {
+    insta::assert_snapshot!(text(&explain(
+        "restore-job-completed-crossvault.json",
+        RESTORES_ON
+    )));
+}
+
 #[test]
 fn not_a_backup_event_is_a_usage_error() {
     let dir = std::env::temp_dir().join(format!("crossvault-explain-bad-{}", std::process::id()));

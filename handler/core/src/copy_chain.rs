@@ -974,10 +974,10 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
         BackupEvent::BackupJob(e) => e.recovery_point_arn.clone(),
         BackupEvent::CopyJob(e) => e.source_recovery_point_arn.clone(),
         BackupEvent::RecoveryPoint(e) => Some(e.recovery_point_arn.clone()),
-        BackupEvent::RestoreJob(_)
-        | BackupEvent::Automation(_)
-        | BackupEvent::RdsInstance(_)
-        | BackupEvent::Other { .. } => None,
+        BackupEvent::RestoreJob(e) => e.recovery_point_arn.clone(),
+        BackupEvent::Automation(_) | BackupEvent::RdsInstance(_) | BackupEvent::Other { .. } => {
+            None
+        }
     };
     let mut jobs = Vec::new();
     if let BackupEvent::CopyJob(e) = event
@@ -1026,6 +1026,13 @@ pub fn assumed_without_aws(event: &crate::event::BackupEvent, config: &StackConf
                 move_to_cold_storage_after_days: e.lifecycle.move_to_cold_storage_after_days,
                 opt_in_to_archive: None,
             };
+        }
+        // The backup's own creation date is not in a restore job's event (DescribeRecoveryPoint
+        // gives it): the job's creation date stands in, so the plan shows its provenance tags.
+        if let BackupEvent::RestoreJob(e) = event {
+            facts.resource_arn = e.source_resource_arn.clone();
+            facts.resource_type = e.resource_type.clone();
+            facts.creation_date = e.creation_date;
         }
         facts
     });

@@ -155,7 +155,9 @@ impl Facts {
     /// What can be assumed about `event` without calling AWS (`crossvault explain`): the
     /// recovery point is an original in the vault the event names, and its copy jobs are the
     /// event's own plus, for a copy that completed, COMPLETED jobs for the hops before it.
-    /// Tags are left to the caller.
+    /// For a pre-prod refresh ([`crate::restore::assumed_without_aws`]): no restore jobs or
+    /// restores yet, the restored resource usable, and a restore job's point backed up when
+    /// the job was created (the event does not say when). Tags are left to the caller.
     pub fn without_aws(event: &BackupEvent, config: &StackConfig) -> Self {
         crate::copy_chain::assumed_without_aws(event, config)
     }

@@ -920,6 +920,11 @@ fn event_rules_deliver_the_sample_events_to_the_right_instance() {
             &["RecoveryPointRule"],
         ),
         ("restore-job-completed.json", &preprod, &["RestoreJobRule"]),
+        (
+            "restore-job-completed-crossvault.json",
+            &preprod,
+            &["RestoreJobRule"],
+        ),
         // Other accounts' vaults are not ours.
         ("backup-job-completed-plan-rds.json", &other, &[]),
         ("copy-job-completed-to-backup-account.json", &backup, &[]),

@@ -24,6 +24,7 @@ pub const FIXTURE_NAMES: &[&str] = &[
     "copy-job-running.json",
     "recovery-point-arrived-preprod.json",
     "restore-job-completed.json",
+    "restore-job-completed-crossvault.json",
 ];
 
 pub fn fixture(name: &str) -> Value {
