@@ -68,11 +68,11 @@ async fn run() -> Result<bool> {
     // `--foreign-central-policy`: the central vaults admit another organization only, to show
     // a broken promise (copies FAIL, are reported, originals keep their retention; exit 1).
     let foreign = std::env::args().any(|a| a == "--foreign-central-policy");
-    println!("Installing crossvault (the harness plays CloudFormation):");
-    org.install_with(&Overrides {
+    println!("Deploying crossvault with `crossvault deploy` (the harness plays only the Lambda):");
+    let overrides = Overrides {
         central_vault_org_id: foreign.then(|| "o-someoneelse1".to_owned()),
-    })
-    .await?;
+    };
+    print!("{}", org.deploy_with(&overrides).await?.summary(&overrides));
     for i in &org.installations {
         let customs: Vec<String> = i
             .custom_resources

@@ -187,3 +187,22 @@ def test_an_sqs_event_source_mapping_is_kept_but_not_run(client, accounts):
     sqs.send_message(QueueUrl=url, MessageBody="event")
     received = sqs.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
     assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in received] == [("event", "1")]
+
+
+def test_a_schedule_rule_matches_no_event(client, accounts):
+    account = accounts()
+    events = client("events", account)
+    sqs = client("sqs", account)
+    url = sqs.create_queue(QueueName="scheduled-or-not")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="schedule", ScheduleExpression="rate(6 hours)")
+    events.put_targets(
+        Rule="schedule", Targets=[{"Id": "handler", "Arn": f"arn:aws:lambda:eu-west-1:{account}:function:none"}]
+    )
+    events.put_rule(Name="pattern", EventPattern=json.dumps({"source": ["test.source"]}))
+    events.put_targets(Rule="pattern", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    answer = events.put_events(Entries=[{"Source": "test.source", "DetailType": "t", "Detail": "{}"}])
+
+    assert answer["FailedEntryCount"] == 0
+    assert len(sqs.receive_message(QueueUrl=url)["Messages"]) == 1
