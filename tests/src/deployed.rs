@@ -32,9 +32,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use crossvault_handler::custom_resource::Engine;
 use crossvault_stackset::aws::{Environment, Timing};
 use crossvault_stackset::template::{
     CustomResource, Evaluation, Pseudo, custom_resources, event_rules,
@@ -54,7 +62,7 @@ pub const STACK_SET_NAME: &str = "crossvault";
 pub const MANAGEMENT_STACK_NAME: &str = "crossvault-management";
 /// How long the harness waits for the deployment (and `deploy --timeout`).
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(200);
 
 /// What `crossvault deploy` did, and the stacks it left.
 #[derive(Debug, Clone)]
@@ -124,9 +132,18 @@ pub fn artifact_bucket_prefix(org: &Org) -> String {
 
 /// The CLI as a user runs it, in-process; returns (exit code, stdout, stderr).
 pub async fn cli(sdk: Option<SdkConfig>, args: &[&str]) -> (i32, String, String) {
+    cli_with(sdk, Vec::new(), args).await
+}
+
+/// [`cli`] with interceptors on every client the CLI makes.
+pub async fn cli_with(
+    sdk: Option<SdkConfig>,
+    interceptors: Vec<SharedInterceptor>,
+    args: &[&str],
+) -> (i32, String, String) {
     let env = Environment {
         sdk_config: sdk,
-        interceptors: Vec::new(),
+        interceptors,
         // The test bed answers at once; AWS's pace (seconds) would only slow the demo.
         timing: Timing {
             first_poll: Duration::from_millis(50),
@@ -203,15 +220,60 @@ async fn package(dir: &Path) -> Result<(PathBuf, String)> {
     Ok((PathBuf::from(field("zip_path")?), field("s3_key")?))
 }
 
+/// Which stacks the deploy has asked CloudFormation for: an interceptor on the CLI's clients
+/// sees `CreateStackInstances` and `CreateStack` succeed, as Lambda would see CloudFormation's
+/// first request; before that there is nothing to look for.
+#[derive(Debug, Clone, Default)]
+struct Started {
+    instances: Arc<AtomicBool>,
+    management: Arc<AtomicBool>,
+}
+
+impl Started {
+    fn asked(&self, management: bool) -> bool {
+        if management {
+            self.management.load(Ordering::SeqCst)
+        } else {
+            self.instances.load(Ordering::SeqCst)
+        }
+    }
+}
+
+impl Intercept for Started {
+    fn name(&self) -> &'static str {
+        "crossvault-tests.Started"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let succeeded = matches!(context.output_or_error(), Some(Ok(_)));
+        match cfg.load::<Metadata>().map(|m| m.name()) {
+            Some("CreateStackInstances") if succeeded => {
+                self.instances.store(true, Ordering::SeqCst)
+            }
+            Some("CreateStack") if succeeded => self.management.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 /// One stack the harness plays the Lambda for.
 struct Play {
     account_id: String,
     region: String,
     management: bool,
     eval: Evaluation<'static>,
+    /// The account's configuration in this region, made once.
+    sdk: Option<SdkConfig>,
     stack: Option<(String, String)>,
     status: String,
     environment: Option<BTreeMap<String, String>>,
+    engine: Option<Arc<Engine>>,
     attributes: BTreeMap<(String, String), Value>,
     runs: Vec<CustomResourceRun>,
     answered: BTreeSet<String>,
@@ -271,9 +333,11 @@ impl Org {
                 account_id,
                 region,
                 eval,
+                sdk: None,
                 stack: None,
                 status: String::new(),
                 environment: None,
+                engine: None,
                 attributes: BTreeMap::new(),
                 runs: Vec::new(),
                 answered: BTreeSet::new(),
@@ -289,9 +353,12 @@ impl Org {
             .build();
         let timeout = format!("{}s", DEPLOY_TIMEOUT.as_secs());
         let config_arg = config_path.display().to_string();
+        let started = Started::default();
+        let watch = started.clone();
         let deploy = async move {
-            cli(
+            cli_with(
                 Some(sdk),
+                vec![SharedInterceptor::new(watch)],
                 &[
                     "deploy",
                     "--config",
@@ -311,7 +378,7 @@ impl Org {
             let stacks = futures::future::try_join_all(
                 plays
                     .iter_mut()
-                    .map(|play| self.play_until_adopted(play, overrides, deadline)),
+                    .map(|play| self.play_until_adopted(play, &started, overrides, deadline)),
             );
             tokio::pin!(deploy, stacks);
             let mut result = None;
@@ -325,7 +392,7 @@ impl Org {
                                 "crossvault deploy exited {code}:\n{out}\n{errors}"
                             )));
                         }
-                        result = Some(outcome);
+                    result = Some(outcome);
                     }
                     outcome = &mut stacks, if !adopted => {
                         outcome?;
@@ -378,11 +445,12 @@ impl Org {
     async fn play_until_adopted(
         &self,
         play: &mut Play,
+        started: &Started,
         overrides: &Overrides,
         deadline: tokio::time::Instant,
     ) -> Result<()> {
         while play.installation.is_none() {
-            self.step(play, overrides).await?;
+            let answered = self.step(play, started, overrides).await?;
             if play.installation.is_some() {
                 break;
             }
@@ -399,24 +467,47 @@ impl Org {
                     }
                 )));
             }
-            tokio::time::sleep(POLL).await;
+            // An answer makes CloudFormation ask for what waited for it right away; otherwise
+            // look again later (every look is a load on the one test bed process).
+            if !answered {
+                tokio::time::sleep(POLL).await;
+            }
         }
         Ok(())
     }
 
     /// One look at a stack: find it, answer the custom resources it waits for, adopt it once
-    /// complete.
-    async fn step(&self, play: &mut Play, overrides: &Overrides) -> Result<()> {
+    /// complete. True when it answered any.
+    async fn step(
+        &self,
+        play: &mut Play,
+        started: &Started,
+        overrides: &Overrides,
+    ) -> Result<bool> {
         let where_ = format!("{}/{}", play.account_id, play.region);
-        let sdk = self.sdk(&play.account_id, &play.region).await?;
+        let sdk = match &play.sdk {
+            Some(sdk) => sdk.clone(),
+            None => {
+                let sdk = self.sdk(&play.account_id, &play.region).await?;
+                play.sdk = Some(sdk.clone());
+                sdk
+            }
+        };
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-        let found = match play.stack.clone() {
-            Some(stack) => Some(stack),
-            None => find_stack(&cfn, play.management).await?,
+        if play.stack.is_none() {
+            // Nothing to look for before the deploy has asked CloudFormation for the stack.
+            if !started.asked(play.management) {
+                return Ok(false);
+            }
+            play.stack = find_stack(&cfn, play.management).await?;
+        }
+        let Some((stack_name, stack_id)) = play.stack.clone() else {
+            return Ok(false);
         };
-        let Some((_, stack_id)) = found else {
-            return Ok(());
-        };
+        let resources = list_resources(&cfn, &stack_id).await?;
+        if self.answer(play, &sdk, &resources, overrides).await? {
+            return Ok(true);
+        }
         let described = cfn
             .describe_stacks()
             .stack_name(&stack_id)
@@ -428,20 +519,19 @@ impl Org {
             .into_iter()
             .next()
             .ok_or_else(|| err(format!("{where_}: stack {stack_id} is gone")))?;
-        play.stack = Some((described.stack_name.clone().unwrap_or_default(), stack_id));
         play.status = described
             .stack_status
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default();
-        let resources = list_resources(&cfn, &play.stack.as_ref().expect("found").1).await?;
         match play.status.as_str() {
-            "CREATE_IN_PROGRESS" => self.answer(play, &sdk, &resources, overrides).await,
+            "CREATE_IN_PROGRESS" => Ok(false),
             "CREATE_COMPLETE" => {
                 play.installation = Some(self.adopt(play, sdk, &resources).await?);
-                Ok(())
+                Ok(false)
             }
             other => {
-                let failures: Vec<String> = resources
+                let failures: Vec<String> = list_resources(&cfn, &stack_id)
+                    .await?
                     .iter()
                     .filter(|r| r.status.ends_with("_FAILED"))
                     .map(|r| {
@@ -454,8 +544,7 @@ impl Org {
                     })
                     .collect();
                 Err(err(format!(
-                    "{where_}: stack {} is {other}: {}; {}",
-                    play.stack.as_ref().expect("found").0,
+                    "{where_}: stack {stack_name} is {other}: {}; {}",
                     described.stack_status_reason.unwrap_or_default(),
                     failures.join("; ")
                 )))
@@ -464,14 +553,14 @@ impl Org {
     }
 
     /// Answers every custom resource the stack waits for, through the handler's engine, and
-    /// hands each answer to the stack's response URL.
+    /// hands each answer to the stack's response URL. True when it answered any.
     async fn answer(
         &self,
         play: &mut Play,
         sdk: &SdkConfig,
         resources: &[StackResource],
         overrides: &Overrides,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let where_ = format!("{}/{}", play.account_id, play.region);
         let waiting: Vec<&StackResource> = resources
             .iter()
@@ -479,7 +568,7 @@ impl Org {
             .filter(|r| r.status == "CREATE_IN_PROGRESS" && !play.answered.contains(&r.logical_id))
             .collect();
         if waiting.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         if play.environment.is_none() {
             // The function exists before any custom resource (it is their ServiceToken), and so
@@ -502,16 +591,20 @@ impl Org {
                 &where_,
             )?);
         }
-        let environment = play.environment.clone().expect("set above");
-        let clients = crate::lambda::clients(sdk, &play.account_id, &play.region);
-        let engine = install::engine(&clients, &environment);
+        if play.engine.is_none() {
+            // One Lambda execution environment per stack: built once, as Lambda keeps it warm.
+            let environment = play.environment.clone().expect("set above");
+            let clients = crate::lambda::clients(sdk, &play.account_id, &play.region);
+            play.engine = Some(Arc::new(install::engine(&clients, &environment)));
+        }
+        let engine = play.engine.clone().expect("set above");
         let customs: BTreeMap<String, CustomResource> = custom_resources(&play.eval)
             .map_err(|e| err(format!("{where_}: {e}")))?
             .into_iter()
             .map(|c| (c.logical_id.clone(), c))
             .collect();
         let stack_id = play.stack.as_ref().expect("found").1.clone();
-        let http = reqwest::Client::new();
+        let mut requests = Vec::new();
         for resource in waiting {
             let custom = customs.get(&resource.logical_id).ok_or_else(|| {
                 err(format!(
@@ -526,50 +619,63 @@ impl Org {
                 overrides,
                 &where_,
             )?;
-            let (run, body) = install::request_in(
-                &self.cfn,
-                &engine,
-                &Request {
-                    account_id: &play.account_id,
-                    region: &play.region,
-                    stack_id: Some(&stack_id),
-                    request_type: "Create",
-                    logical_id: &custom.logical_id,
-                    resource_type: &custom.resource_type,
-                    properties: &properties,
-                    previous: None,
-                },
-            )
-            .await?;
-            // CloudFormation reads the answer from where the handler put it: here, moto's
-            // response URL for this stack.
-            let url = format!(
-                "{}/cloudformation_{}/cfnresponse?stack={stack_id}",
-                self.testbed.endpoint(),
-                play.region
-            );
-            let response = http
-                .put(&url)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| err(format!("{where_}: PUT {url}: {e}")))?;
-            if !response.status().is_success() {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                return Err(err(format!(
-                    "{where_}: CloudFormation refused the answer for {}: {status} {text}",
-                    custom.logical_id
-                )));
+            requests.push((custom, properties));
+        }
+        // What CloudFormation waits for at the same time it asks for at the same time.
+        let http = response_client();
+        let (account_id, region) = (&play.account_id, &play.region);
+        let answers = futures::future::try_join_all(requests.iter().map(|(custom, properties)| {
+            let (engine, http, stack_id, where_) = (&*engine, &http, &stack_id, &where_);
+            async move {
+                let (run, body) = install::request_in(
+                    &self.cfn,
+                    engine,
+                    &Request {
+                        account_id,
+                        region,
+                        stack_id: Some(stack_id),
+                        request_type: "Create",
+                        logical_id: &custom.logical_id,
+                        resource_type: &custom.resource_type,
+                        properties,
+                        previous: None,
+                    },
+                )
+                .await?;
+                // CloudFormation reads the answer from where the handler put it: here, moto's
+                // response URL for this stack.
+                let url = format!(
+                    "{}/cloudformation_{}/cfnresponse?stack={stack_id}",
+                    self.testbed.endpoint(),
+                    region
+                );
+                let response = http
+                    .put(&url)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| err(format!("{where_}: PUT {url}: {e}")))?;
+                if !response.status().is_success() {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    return Err(err(format!(
+                        "{where_}: CloudFormation refused the answer for {}: {status} {text}",
+                        custom.logical_id
+                    )));
+                }
+                Ok(run)
             }
+        }))
+        .await?;
+        for run in answers {
             for (k, v) in &run.data {
                 play.attributes
-                    .insert((custom.logical_id.clone(), k.clone()), v.clone());
+                    .insert((run.logical_id.clone(), k.clone()), v.clone());
             }
-            play.answered.insert(custom.logical_id.clone());
+            play.answered.insert(run.logical_id.clone());
             play.runs.push(run);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The complete stack as an installation: its resources read from the stack and checked
@@ -598,6 +704,7 @@ impl Org {
         };
         let mut created = Vec::new();
         let mut queue_urls = BTreeMap::new();
+        let mut deployed_queues = BTreeMap::new();
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         for resource in eval
             .resources
@@ -606,24 +713,29 @@ impl Org {
         {
             let id = &resource.logical_id;
             let url = physical(id)?;
-            let arn = queue_arn(&sdk, &where_, &url).await?;
-            play.attributes
-                .insert((id.clone(), "Ref".into()), Value::String(url.clone()));
-            play.attributes
-                .insert((id.clone(), "Arn".into()), Value::String(arn.clone()));
-            queue_urls.insert(id.clone(), (url, arn));
-        }
-        for (id, (url, _)) in &queue_urls {
-            let expected = install::properties(eval, id, &play.attributes)?;
             let actual = sqs
                 .get_queue_attributes()
-                .queue_url(url)
+                .queue_url(&url)
                 .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
                 .send()
                 .await
                 .map_err(aws(&format!("{where_}: sqs:GetQueueAttributes {url}")))?
                 .attributes
                 .unwrap_or_default();
+            let arn = actual
+                .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+                .ok_or_else(|| err(format!("{where_}: {url} has no QueueArn")))?;
+            play.attributes
+                .insert((id.clone(), "Ref".into()), Value::String(url.clone()));
+            play.attributes
+                .insert((id.clone(), "Arn".into()), Value::String(arn.clone()));
+            queue_urls.insert(id.clone(), (url, arn));
+            deployed_queues.insert(id.clone(), actual);
+        }
+        for (id, (url, _)) in &queue_urls {
+            let expected = install::properties(eval, id, &play.attributes)?;
+            let actual = &deployed_queues[id];
             let get = |name: &str| {
                 actual
                     .get(&aws_sdk_sqs::types::QueueAttributeName::from(name))
@@ -813,6 +925,12 @@ impl Org {
             deletable,
         })
     }
+}
+
+/// The client that hands the handler's answers to CloudFormation, made once.
+fn response_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new).clone()
 }
 
 /// The deployment's stack in this account and region: the management stack, or the StackSet
