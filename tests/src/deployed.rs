@@ -52,7 +52,7 @@ use serde_json::Value;
 use crate::install::{
     self, CustomResourceRun, Deletable, Installation, Overrides, Parts, Request, template,
 };
-use crate::org::{Org, PRIMARY_REGION, REGIONS, VISIBILITY_TIMEOUT_SECONDS};
+use crate::org::{Org, PRIMARY_REGION, REGIONS};
 use crate::{Result, aws, err};
 
 /// The user-agent app name of the CLI's clients here (`app/crossvault-cli` in the test bed's
@@ -415,19 +415,7 @@ impl Org {
                 answered: play.runs.iter().map(|r| r.logical_id.clone()).collect(),
             });
             let installation = play.installation.expect("adopted");
-            if let Some(queue) = &installation.queue_url {
-                installation
-                    .sqs()
-                    .set_queue_attributes()
-                    .queue_url(queue)
-                    .attributes(
-                        aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                        VISIBILITY_TIMEOUT_SECONDS.to_string(),
-                    )
-                    .send()
-                    .await
-                    .map_err(aws(&format!("sqs:SetQueueAttributes {queue}")))?;
-            }
+            installation.shorten_visibility_timeout().await?;
             self.installations.push(installation);
         }
         Ok(Deployment {

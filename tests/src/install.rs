@@ -148,6 +148,26 @@ impl Installation {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
 
+    /// The event queue's visibility timeout set to
+    /// [`VISIBILITY_TIMEOUT_SECONDS`](crate::org::VISIBILITY_TIMEOUT_SECONDS), so the runner
+    /// retries failed records within the night.
+    pub async fn shorten_visibility_timeout(&self) -> Result<()> {
+        let Some(queue) = &self.queue_url else {
+            return Ok(());
+        };
+        self.sqs()
+            .set_queue_attributes()
+            .queue_url(queue)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                crate::org::VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            )
+            .send()
+            .await
+            .map_err(aws(&format!("sqs:SetQueueAttributes {queue}")))?;
+        Ok(())
+    }
+
     /// The managed vault's ARN.
     pub fn vault_arn(&self) -> Option<String> {
         self.vault_name.as_ref().map(|name| {
