@@ -121,10 +121,10 @@ pub struct Installation {
 
 /// The resources a stack's deletion removes.
 #[derive(Debug, Clone, Default)]
-struct Deletable {
-    queue_urls: Vec<String>,
-    rule_names: Vec<String>,
-    topic_arns: Vec<String>,
+pub(crate) struct Deletable {
+    pub queue_urls: Vec<String>,
+    pub rule_names: Vec<String>,
+    pub topic_arns: Vec<String>,
 }
 
 impl std::fmt::Debug for Installation {
@@ -146,6 +146,26 @@ impl Installation {
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// The event queue's visibility timeout set to
+    /// [`VISIBILITY_TIMEOUT_SECONDS`](crate::org::VISIBILITY_TIMEOUT_SECONDS), so the runner
+    /// retries failed records within the night.
+    pub async fn shorten_visibility_timeout(&self) -> Result<()> {
+        let Some(queue) = &self.queue_url else {
+            return Ok(());
+        };
+        self.sqs()
+            .set_queue_attributes()
+            .queue_url(queue)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                crate::org::VISIBILITY_TIMEOUT_SECONDS.to_string(),
+            )
+            .send()
+            .await
+            .map_err(aws(&format!("sqs:SetQueueAttributes {queue}")))?;
+        Ok(())
     }
 
     /// The managed vault's ARN.
@@ -184,14 +204,18 @@ impl CloudFormationStandIn {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The body PUT to `path`, if any.
-    async fn answer_at(&self, path: &str) -> Option<Value> {
+    /// The body PUT to `path`, if any: parsed, and as it arrived.
+    async fn answer_at(&self, path: &str) -> Option<(Value, Vec<u8>)> {
         let requests = self.server.received_requests().await.unwrap_or_default();
         requests
             .iter()
             .rev()
             .find(|r| r.url.path() == path)
-            .and_then(|r| serde_json::from_slice(&r.body).ok())
+            .and_then(|r| {
+                serde_json::from_slice(&r.body)
+                    .ok()
+                    .map(|body| (body, r.body.clone()))
+            })
     }
 }
 
@@ -205,7 +229,7 @@ pub struct Overrides {
 
 /// The handler's custom-resource engine as the Lambda builds it, except that the configuration
 /// check reads `environment` (the function's environment as the template sets it).
-fn engine(clients: &AwsClients, environment: &BTreeMap<String, String>) -> Engine {
+pub(crate) fn engine(clients: &AwsClients, environment: &BTreeMap<String, String>) -> Engine {
     let environment = environment.clone();
     let configuration =
         HandlerConfiguration::with_environment(Arc::new(move || environment.clone()));
@@ -241,14 +265,60 @@ async fn request(
     properties: &Value,
     previous: Option<&CustomResourceRun>,
 ) -> Result<CustomResourceRun> {
+    let request = Request {
+        account_id,
+        region,
+        stack_id: None,
+        request_type,
+        logical_id,
+        resource_type,
+        properties,
+        previous,
+    };
+    Ok(request_in(cfn, engine, &request).await?.0)
+}
+
+/// A custom-resource request as CloudFormation sends it.
+pub(crate) struct Request<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    /// The stack it belongs to; `None`: a stack id of the harness's own.
+    pub stack_id: Option<&'a str>,
+    pub request_type: &'a str,
+    pub logical_id: &'a str,
+    pub resource_type: &'a str,
+    pub properties: &'a Value,
+    pub previous: Option<&'a CustomResourceRun>,
+}
+
+/// [`request`] for any stack; also returns the response body exactly as the handler PUT it.
+pub(crate) async fn request_in(
+    cfn: &CloudFormationStandIn,
+    engine: &Engine,
+    r: &Request<'_>,
+) -> Result<(CustomResourceRun, Vec<u8>)> {
+    let Request {
+        account_id,
+        region,
+        stack_id,
+        request_type,
+        logical_id,
+        resource_type,
+        properties,
+        previous,
+    } = *r;
     let where_ = format!("{account_id}/{region}");
     let n = cfn.next_request_id();
     let path = format!("/cfn/{account_id}/{region}/{logical_id}/{n}");
+    let stack_id = stack_id.map_or_else(
+        || format!("arn:aws:cloudformation:{region}:{account_id}:stack/crossvault/00000000-0000-0000-0000-{n:012}"),
+        str::to_owned,
+    );
     let mut request = json!({
         "RequestType": request_type,
         "ServiceToken": properties.get("ServiceToken").cloned().unwrap_or(Value::Null),
         "ResponseURL": format!("{}{path}", cfn.server.uri()),
-        "StackId": format!("arn:aws:cloudformation:{region}:{account_id}:stack/crossvault/00000000-0000-0000-0000-{n:012}"),
+        "StackId": stack_id,
         "RequestId": format!("crossvault-tests-{n}"),
         "LogicalResourceId": logical_id,
         "ResourceType": resource_type,
@@ -264,7 +334,7 @@ async fn request(
         .handle(&request, &InvocationContext::local(Duration::from_secs(60)))
         .await
         .map_err(|e| err(format!("{where_}: {logical_id} was not answered: {e}")))?;
-    let body = cfn.answer_at(&path).await.ok_or_else(|| {
+    let (body, raw) = cfn.answer_at(&path).await.ok_or_else(|| {
         err(format!(
             "{where_}: {logical_id}: the engine says {:?} but nothing arrived at the ResponseURL",
             answer.status
@@ -272,7 +342,7 @@ async fn request(
     })?;
     let status = body["Status"].as_str().unwrap_or_default().to_owned();
     debug_assert_eq!(status == "SUCCESS", answer.status == Status::Success);
-    Ok(CustomResourceRun {
+    let run = CustomResourceRun {
         logical_id: logical_id.to_owned(),
         resource_type: resource_type.to_owned(),
         status,
@@ -290,13 +360,14 @@ async fn request(
             .unwrap_or_default()
             .to_owned(),
         properties: properties.clone(),
-    })
+    };
+    Ok((run, raw))
 }
 
 /// The custom resources in the order CloudFormation creates them: a resource whose properties
 /// read another's attributes (`!GetAtt VaultKey.KeyArn`), or that `DependsOn` another, after
 /// it; otherwise OrganizationInfo first, then by logical id.
-fn creation_order(customs: Vec<CustomResource>) -> Result<Vec<CustomResource>> {
+pub(crate) fn creation_order(customs: Vec<CustomResource>) -> Result<Vec<CustomResource>> {
     let ids: Vec<String> = customs.iter().map(|c| c.logical_id.clone()).collect();
     let mut pending: Vec<(CustomResource, Vec<String>)> = customs
         .into_iter()
@@ -348,6 +419,103 @@ fn references(value: &Value, out: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|v| references(v, out)),
         _ => {}
     }
+}
+
+/// The handler's environment, as the template wires it for this account and region, with what
+/// only deploy time knows (`attributes`: the queues' `Ref`/`Arn`, custom resources' `Data`).
+pub(crate) fn environment_of(
+    eval: &Evaluation<'_>,
+    attributes: &BTreeMap<(String, String), Value>,
+    where_: &str,
+) -> Result<BTreeMap<String, String>> {
+    let raw_env = handler_environment(eval).map_err(|e| err(format!("{where_}: {e}")))?;
+    let mut environment = BTreeMap::new();
+    for (key, value) in raw_env {
+        let value = substitute(value, attributes);
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(err(format!(
+                    "{where_}: HandlerFunction environment {key} stays unresolved: {other}"
+                )));
+            }
+        };
+        environment.insert(key, text);
+    }
+    Ok(environment)
+}
+
+/// A custom resource's properties as CloudFormation sends them: resolved by the template model,
+/// `!GetAtt` of the custom resources answered before filled in from their `Data`, and the
+/// caller's `overrides` applied. Anything still unresolved is an error.
+pub(crate) fn custom_properties(
+    eval: &Evaluation<'_>,
+    custom: &CustomResource,
+    attributes: &BTreeMap<(String, String), Value>,
+    overrides: &Overrides,
+    where_: &str,
+) -> Result<Value> {
+    let resolved = custom_resource_with(eval, &custom.logical_id, attributes)
+        .map_err(|e| err(format!("{where_}: {e}")))?
+        .map_or(custom.properties.clone(), |c| c.properties);
+    let mut properties = substitute(resolved, attributes);
+    if let (Some(org), "CentralVaultPolicy") = (
+        overrides.central_vault_org_id.as_ref(),
+        custom.logical_id.as_str(),
+    ) {
+        properties = replace_org_id(properties, org);
+    }
+    let unresolved = unresolved(&properties);
+    if !unresolved.is_empty() {
+        return Err(err(format!(
+            "{where_}: {} ({}) has values only CloudFormation could know: {}",
+            custom.logical_id,
+            custom.resource_type,
+            unresolved.join(", ")
+        )));
+    }
+    Ok(properties)
+}
+
+/// The user-agent app name of the queue the harness subscribes to a notification topic
+/// (`app/crossvault-observer` in the test bed's request log), so a test can tell it from
+/// everything else the harness does.
+pub const OBSERVER_APP: &str = "crossvault-observer";
+
+/// Subscribes a queue `<topic name>-observer` to the topic `arn`: the harness reads
+/// notifications from it (in AWS, the template's optional e-mail subscription). Returns its URL.
+pub(crate) async fn observe_topic(
+    sdk: &SdkConfig,
+    where_: &str,
+    name: &str,
+    arn: &str,
+) -> Result<String> {
+    let sdk = sdk
+        .to_builder()
+        .app_name(aws_config::AppName::new(OBSERVER_APP).expect("a valid app name"))
+        .build();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let observer = format!("{name}-observer");
+    let url = sqs
+        .create_queue()
+        .queue_name(&observer)
+        .send()
+        .await
+        .map_err(aws(&format!("{where_}: sqs:CreateQueue {observer}")))?
+        .queue_url
+        .unwrap_or_default();
+    let observer_arn = queue_arn(&sqs, &url).await?;
+    aws_sdk_sns::Client::new(&sdk)
+        .subscribe()
+        .topic_arn(arn)
+        .protocol("sqs")
+        .endpoint(&observer_arn)
+        .send()
+        .await
+        .map_err(aws(&format!("{where_}: sns:Subscribe {observer}")))?;
+    Ok(url)
 }
 
 /// Installs crossvault into `account_id`/`region` with the StackSet `params`; its handler
@@ -417,47 +585,14 @@ pub async fn install(
 
     // 2. The handler's environment, as the template wires it (the configuration check and the
     //    pipeline read it).
-    let raw_env = handler_environment(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
-    let mut environment = BTreeMap::new();
-    for (key, value) in raw_env {
-        let value = substitute(value, &attributes);
-        let text = match &value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => {
-                return Err(err(format!(
-                    "{where_}: HandlerFunction environment {key} stays unresolved: {other}"
-                )));
-            }
-        };
-        environment.insert(key, text);
-    }
+    let environment = environment_of(&eval, &attributes, &where_)?;
 
     // 3. Custom resources, in dependency order; the first failure stops the install.
     let engine = engine(&clients, &environment);
     let mut runs = Vec::new();
     let customs = custom_resources(&eval).map_err(|e| err(format!("{where_}: {e}")))?;
     for custom in creation_order(customs)? {
-        let resolved = custom_resource_with(&eval, &custom.logical_id, &attributes)
-            .map_err(|e| err(format!("{where_}: {e}")))?
-            .map_or(custom.properties.clone(), |c| c.properties);
-        let mut properties = substitute(resolved, &attributes);
-        if let (Some(org), "CentralVaultPolicy") = (
-            overrides.central_vault_org_id.as_ref(),
-            custom.logical_id.as_str(),
-        ) {
-            properties = replace_org_id(properties, org);
-        }
-        let unresolved = unresolved(&properties);
-        if !unresolved.is_empty() {
-            return Err(err(format!(
-                "{where_}: {} ({}) has values only CloudFormation could know: {}",
-                custom.logical_id,
-                custom.resource_type,
-                unresolved.join(", ")
-            )));
-        }
+        let properties = custom_properties(&eval, &custom, &attributes, overrides, &where_)?;
         let run = request(
             cfn,
             &engine,
@@ -489,14 +624,6 @@ pub async fn install(
         ));
         runs.push(run);
     }
-    // The managed vault (the re-encryption vault is crossvault's working vault, not it).
-    let vault_name = runs
-        .iter()
-        .find(|r| r.resource_type == "Custom::BackupVault" && r.logical_id != "ReEncryptVault")
-        .and_then(|r| r.data.get("BackupVaultName"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-
     // 4. Rules and topics.
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     for rule in event_rules(&eval).map_err(|e| err(format!("{where_}: {e}")))? {
@@ -563,26 +690,8 @@ pub async fn install(
             .map_err(aws(&format!("{where_}: sns:CreateTopic {name}")))?
             .topic_arn
             .unwrap_or_default();
-        // The harness reads notifications from a queue subscribed to the topic (in AWS, the
-        // optional e-mail subscription).
-        let observer = format!("{name}-observer");
-        let url = sqs
-            .create_queue()
-            .queue_name(&observer)
-            .send()
-            .await
-            .map_err(aws(&format!("{where_}: sqs:CreateQueue {observer}")))?
-            .queue_url
-            .unwrap_or_default();
-        let observer_arn = queue_arn(&sqs, &url).await?;
-        sns.subscribe()
-            .topic_arn(&arn)
-            .protocol("sqs")
-            .endpoint(&observer_arn)
-            .send()
-            .await
-            .map_err(aws(&format!("{where_}: sns:Subscribe {observer}")))?;
-        created.push(format!("topic {name} (observed by queue {observer})"));
+        let url = observe_topic(&sdk, &where_, name, &arn).await?;
+        created.push(format!("topic {name} (observed by queue {name}-observer)"));
         deletable.topic_arns.push(arn.clone());
         deletable.queue_urls.push(url.clone());
         topic_arn = Some(arn);
@@ -590,6 +699,71 @@ pub async fn install(
     }
 
     // 5. The handler's configuration, parsed as the Lambda parses it.
+    assemble(Parts {
+        eval: &eval,
+        account_id,
+        region,
+        sdk,
+        clients,
+        clock,
+        environment,
+        attributes,
+        queue_urls,
+        topic_arn,
+        notifications_queue_url,
+        runs,
+        created,
+        deletable,
+    })
+}
+
+/// What an installation is made of, however it came about (installed by the harness or
+/// adopted from a deployed stack).
+pub(crate) struct Parts<'a> {
+    pub eval: &'a Evaluation<'a>,
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub sdk: SdkConfig,
+    pub clients: Arc<AwsClients>,
+    pub clock: Arc<dyn Clock>,
+    pub environment: BTreeMap<String, String>,
+    pub attributes: BTreeMap<(String, String), Value>,
+    /// Logical id → (URL, ARN).
+    pub queue_urls: BTreeMap<String, (String, String)>,
+    pub topic_arn: Option<String>,
+    pub notifications_queue_url: Option<String>,
+    pub runs: Vec<CustomResourceRun>,
+    pub created: Vec<String>,
+    pub deletable: Deletable,
+}
+
+/// The installation: the handler's configuration parsed as the Lambda parses it, the real
+/// handler, and what the runner needs to play the event source mapping.
+pub(crate) fn assemble(parts: Parts<'_>) -> Result<Installation> {
+    let Parts {
+        eval,
+        account_id,
+        region,
+        sdk,
+        clients,
+        clock,
+        environment,
+        attributes,
+        queue_urls,
+        topic_arn,
+        notifications_queue_url,
+        runs,
+        created,
+        deletable,
+    } = parts;
+    let where_ = format!("{account_id}/{region}");
+    // The managed vault (the re-encryption vault is crossvault's working vault, not it).
+    let vault_name = runs
+        .iter()
+        .find(|r| r.resource_type == "Custom::BackupVault" && r.logical_id != "ReEncryptVault")
+        .and_then(|r| r.data.get("BackupVaultName"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let config = StackConfig::from_iter(environment.clone())
         .map_err(|e| err(format!("{where_}: the template's handler environment: {e}")))?;
     if let (Some(configured), Some(created)) = (&config.notify_topic_arn, &topic_arn)
@@ -607,7 +781,7 @@ pub async fn install(
         &environment,
         clock,
     ));
-    let function = properties(&eval, "HandlerFunction", &attributes)?;
+    let function = properties(eval, "HandlerFunction", &attributes)?;
     let function_timeout =
         Duration::from_secs(number(&function["Timeout"]).unwrap_or(3).max(1) as u64);
     let event_source = match eval
@@ -616,7 +790,7 @@ pub async fn install(
         .find(|r| r.resource_type == "AWS::Lambda::EventSourceMapping")
     {
         Some(r) => {
-            let props = properties(&eval, &r.logical_id, &attributes)?;
+            let props = properties(eval, &r.logical_id, &attributes)?;
             Some(EventSource {
                 batch_size: number(&props["BatchSize"]).unwrap_or(10).clamp(1, 10) as usize,
                 maximum_concurrency: number(&props["ScalingConfig"]["MaximumConcurrency"])
@@ -769,7 +943,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String> {
 }
 
 /// A resource's resolved properties with the custom resources' attributes filled in.
-fn properties(
+pub(crate) fn properties(
     eval: &Evaluation<'_>,
     logical_id: &str,
     attributes: &BTreeMap<(String, String), Value>,
@@ -878,7 +1052,7 @@ fn replace_org_id(policy: Value, org: &str) -> Value {
 }
 
 /// A template number (CloudFormation numbers arrive as text from `Ref` to a Number parameter).
-fn number(value: &Value) -> Option<i64> {
+pub(crate) fn number(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),

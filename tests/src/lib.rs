@@ -9,7 +9,8 @@
 //! | [`clock`] | the handler's clock, following the organization's clock on the test bed |
 //! | [`clients`] | an `SdkConfig` per account and region, through STS `AssumeRole` |
 //! | [`org`] | the emulated organization: fixed or per-test unique account ids, two regions, timed jobs |
-//! | [`install`] | crossvault installed into one account/region from the evaluated template |
+//! | [`install`] | crossvault installed into one account/region from the evaluated template (the fast path the end-to-end tests take) |
+//! | [`deployed`] | crossvault deployed with `crossvault deploy`, the harness playing only the Lambda (the demo's path) |
 //! | [`lambda`] | the real `Handler` of one stack, as the `bootstrap` binary assembles it |
 //! | [`runner`] | the night: backup jobs, then Lambda's SQS event source mapping and the reconcile schedule, with the clock moved on, until settled |
 //! | [`story`] | the outcome read back through the APIs, rendered, and checked |
@@ -21,6 +22,7 @@
 
 pub mod clients;
 pub mod clock;
+pub mod deployed;
 pub mod install;
 pub mod lambda;
 pub mod org;

@@ -20,7 +20,7 @@ use crate::clients::AccountCredentials;
 use crate::clock::TestbedClock;
 use crate::install::{self, CloudFormationStandIn, Installation, Overrides};
 use crate::testbed::{ClockState, EventOrder, JobDurations, MemberSpec, Organization, Testbed};
-use crate::{Result, aws, err};
+use crate::{Result, err};
 
 /// The event queues' visibility timeout in the harness (the template's is 6 × the function
 /// timeout): a record the handler reported as failed comes back this soon.
@@ -313,19 +313,7 @@ impl Org {
                 self.clock.clone(),
             )
             .await?;
-            if let Some(queue) = &installation.queue_url {
-                installation
-                    .sqs()
-                    .set_queue_attributes()
-                    .queue_url(queue)
-                    .attributes(
-                        aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                        VISIBILITY_TIMEOUT_SECONDS.to_string(),
-                    )
-                    .send()
-                    .await
-                    .map_err(aws(&format!("sqs:SetQueueAttributes {queue}")))?;
-            }
+            installation.shorten_visibility_timeout().await?;
             self.installations.push(installation);
         }
         Ok(())

@@ -37,6 +37,35 @@ What is real and what is emulated here:
   - Not emulated: IAM permissions and roles, KMS keys and key policies, Lambda itself,
     CloudFormation itself.";
 
+/// What the demo runs for real and what it emulates: it deploys through `crossvault deploy`
+/// ([`crate::deployed`]), so CloudFormation makes the stacks and the harness plays only Lambda.
+pub const DEPLOYED_EMULATION_NOTE: &str = "\
+What is real and what is emulated here:
+  - AWS itself is the local test bed: moto_server 5.2.1 extended with AWS Backup (tests/testbed),
+    one endpoint for every service, each account entered through STS AssumeRole.
+  - crossvault is deployed as a user deploys it: `crossvault deploy` (the CLI's own code, in
+    process, as the management account) publishes the handler zip to an artifact bucket in every
+    region, creates the service-managed StackSet and its instances, then the management
+    account's plain stack. moto's CloudFormation creates every stack from
+    template/crossvault.yaml: IAM roles, queues, event rules, the topic, the Lambda function and
+    its event source mapping; the test bed makes a stack wait for its custom resources, as AWS
+    does.
+  - The harness plays only Lambda, which the test bed cannot run: each custom resource a stack
+    waits for goes through the handler's real custom-resource engine (vault keys, vaults, their
+    policies and locks, region and organization settings, the configuration check), whose answer
+    is handed unchanged to the stack's response URL; the complete stack's queues, rules and topic
+    are checked against the template before they are used.
+  - The Lambda is the handler library's real entry (Handler::handle, what the bootstrap binary
+    calls), in-process per account and region, with the configuration the template's
+    HandlerFunction environment gives it. The harness plays Lambda's SQS event source mapping
+    (batches from the real queue, partial-batch answers, visibility timeout, the queue's own
+    redrive to the dead-letter queue) and the reconcile schedule.
+  - Time: jobs take test bed time (a backup 10 minutes, a copy 30); the harness moves the
+    organization's clock to the next job step when the queues are quiet, and the handler's
+    clock follows it.
+  - Not emulated: IAM permissions (roles are created, never enforced), KMS key policies (keys
+    are real, their policies not enforced), Lambda itself.";
+
 /// A recovery point as `ListRecoveryPointsByBackupVault` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointView {

@@ -31,7 +31,7 @@ async fn run() -> Result<bool> {
     let url = crossvault_tests::testbed_url()?;
     println!("crossvault demo: one night of AWS Backup in an emulated AWS Organization");
     println!("test bed: {url}\n");
-    println!("{}\n", story::EMULATION_NOTE);
+    println!("{}\n", story::DEPLOYED_EMULATION_NOTE);
 
     // The README's account ids on a fresh test bed; fresh ids when this one already has them.
     let mut org = Org::create(&url, OrgIds::contract()).await?;
@@ -49,55 +49,22 @@ async fn run() -> Result<bool> {
     }
     let ids = org.ids.clone();
     println!(
-        "Organization {}: management {}, backup {}, pre-prod {}, sources {}",
+        "Organization {}: management {}, backup {}, pre-prod {}, sources {}\n",
         org.organization.organization_id,
         ids.management,
         ids.backup,
         ids.preprod,
         ids.sources.join(", ")
     );
-    println!(
-        "StackSet parameters: {}\n",
-        org.params
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
 
     // `--foreign-central-policy`: the central vaults admit another organization only, to show
     // a broken promise (copies FAIL, are reported, originals keep their retention; exit 1).
     let foreign = std::env::args().any(|a| a == "--foreign-central-policy");
-    println!("Installing crossvault (the harness plays CloudFormation):");
-    org.install_with(&Overrides {
+    println!("Deploying crossvault with `crossvault deploy` (the harness plays only the Lambda):");
+    let overrides = Overrides {
         central_vault_org_id: foreign.then(|| "o-someoneelse1".to_owned()),
-    })
-    .await?;
-    for i in &org.installations {
-        let customs: Vec<String> = i
-            .custom_resources
-            .iter()
-            .map(|c| {
-                let data = c
-                    .data
-                    .get("OrganizationId")
-                    .and_then(|v| v.as_str())
-                    .map(|o| format!(" ({o})"))
-                    .unwrap_or_default();
-                format!("{} {}{data}", c.resource_type, c.status)
-            })
-            .collect();
-        println!(
-            "  {:<12} {:<13} role {:<10} {}",
-            i.account_id,
-            i.region,
-            i.role.to_string(),
-            customs.join(", ")
-        );
-        if !i.created.is_empty() {
-            println!("  {:<26}   created: {}", "", i.created.join("; "));
-        }
-    }
+    };
+    print!("{}", org.deploy_with(&overrides).await?.summary(&overrides));
     let installed = started.elapsed();
 
     let (a, b) = (ids.sources[0].clone(), ids.sources[1].clone());

@@ -9,6 +9,7 @@ from moto.events.utils import EventTemplateParser
 
 from . import automation, clock, managed_keys, requestlog, restores
 from . import stacksets  # noqa: F401  (importing it makes moto's StackSets behave as AWS's)
+from . import cloudformation  # noqa: F401  (stacks wait for their custom resources, as AWS's do)
 from .backend import ExtendedBackupBackend
 from .resources import include_awsbackup_snapshots_in_lookups
 from .responses import ORIGINAL_CALL_ACTION, ExtendedBackupResponse
