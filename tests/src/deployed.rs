@@ -99,6 +99,22 @@ pub struct DeployedStack {
 /// the management stack in the primary region.
 pub fn config_text(org: &Org, zip: &Path) -> String {
     let p = &org.params;
+    // Every other parameter the organization sets (e.g. the pre-prod refresh's), as a user
+    // adds it to the file; a JSON string is a YAML double-quoted string.
+    let written = [
+        "BackupAccountId",
+        "BackupRegion",
+        "BackupRegionAlternate",
+        "PreProdAccountIds",
+        "ManagementAccountId",
+        "ArtifactBucketPrefix",
+        "ArtifactKey",
+    ];
+    let more: String = p
+        .iter()
+        .filter(|(k, _)| !written.contains(&k.as_str()))
+        .map(|(k, v)| format!("  {k}: {}\n", serde_json::Value::from(v.as_str())))
+        .collect();
     format!(
         "# crossvault.config.yaml for the emulated organization {org_id} (written by the demo)\n\
          stack_set_name: {STACK_SET_NAME}\n\
@@ -111,7 +127,7 @@ pub fn config_text(org: &Org, zip: &Path) -> String {
          management_stack:\n  stack_name: {MANAGEMENT_STACK_NAME}\n  region: {PRIMARY_REGION}\n\
          parameters:\n  BackupAccountId: \"{backup}\"\n  BackupRegion: {backup_region}\n  \
          BackupRegionAlternate: {alternate}\n  PreProdAccountIds: [\"{preprod}\"]\n  \
-         ManagementAccountId: \"{management}\"\n",
+         ManagementAccountId: \"{management}\"\n{more}",
         org_id = org.organization.organization_id,
         root = org.organization.root_id,
         regions = REGIONS.join(", "),

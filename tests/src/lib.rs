@@ -26,6 +26,7 @@ pub mod deployed;
 pub mod install;
 pub mod lambda;
 pub mod org;
+pub mod refresh;
 pub mod runner;
 pub mod story;
 pub mod testbed;

@@ -63,6 +63,10 @@ What is real and what is emulated here:
   - Time: jobs take test bed time (a backup 10 minutes, a copy 30); the harness moves the
     organization's clock to the next job step when the queues are quiet, and the handler's
     clock follows it.
+  - The pre-prod refresh: restore jobs create real (moto) DB instances from the copy that
+    arrived, which emit RDS's DB-instance-created event (RDS-EVENT-0005); the masking hook's SSM Automation
+    executions are the test bed's (they check the document and its parameters, run no step,
+    and end with their EventBridge status change); Slack is a local HTTP stand-in.
   - Not emulated: IAM permissions (roles are created, never enforced), KMS key policies (keys
     are real, their policies not enforced), Lambda itself.";
 
@@ -108,6 +112,20 @@ pub struct RestoreView {
     pub created_resource_arn: Option<String>,
 }
 
+/// One of crossvault's pre-prod restores, with the stable address of its production database
+/// and its masking hook's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshView {
+    pub account: String,
+    pub region: String,
+    pub restored: crate::refresh::Restored,
+    /// The stable address parameter of its production database, and what it holds now.
+    pub address_parameter: Option<String>,
+    pub address: Option<String>,
+    /// `GetAutomationExecution` of the hook execution it records.
+    pub hook_status: Option<String>,
+}
+
 /// A message the handler published to its topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
@@ -123,6 +141,7 @@ pub struct Outcome {
     pub points: Vec<PointView>,
     pub copies: Vec<CopyView>,
     pub restores: Vec<RestoreView>,
+    pub refresh: Vec<RefreshView>,
     pub notifications: Vec<Notification>,
 }
 
@@ -237,6 +256,34 @@ pub async fn collect(org: &Org) -> Result<Outcome> {
                         .unwrap_or_default(),
                     recovery_point_arn: job.recovery_point_arn.unwrap_or_default(),
                     created_resource_arn: job.created_resource_arn,
+                });
+            }
+        }
+        if installation.role == crossvault_core::Role::PreProd {
+            for restored in crate::refresh::restores(org, account, region).await? {
+                let source = restored.source().map(str::to_owned);
+                let source_account = restored
+                    .tags
+                    .get(crossvault_core::restore::resource::SOURCE_ACCOUNT)
+                    .cloned();
+                let (address_parameter, address) = match (&source_account, &source) {
+                    (Some(a), Some(s)) => (
+                        Some(crate::refresh::address_parameter(a, s)),
+                        crate::refresh::stable_address(org, region, a, s).await?,
+                    ),
+                    _ => (None, None),
+                };
+                let hook_status = match restored.hook_execution() {
+                    Some(id) => Some(crate::refresh::hook_status(org, region, id).await?),
+                    None => None,
+                };
+                outcome.refresh.push(RefreshView {
+                    account: account.clone(),
+                    region: region.clone(),
+                    restored,
+                    address_parameter,
+                    address,
+                    hook_status,
                 });
             }
         }
@@ -482,7 +529,12 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
                 .unwrap_or("(moved by the queue's redrive policy after maxReceiveCount)")
         ));
     }
-    for n in &outcome.notifications {
+    broken.extend(check_refresh(org, night, outcome));
+    for n in outcome
+        .notifications
+        .iter()
+        .filter(|n| !is_good_news(&n.subject))
+    {
         broken.push(format!(
             "{}/{} notified a failure: {}",
             n.account, n.region, n.subject
@@ -491,25 +543,102 @@ pub fn check(org: &Org, night: &NightLog, now: DateTime<Utc>, outcome: &Outcome)
     broken
 }
 
-/// Promises not kept because the handler does not implement them yet (reported, not failed).
-pub fn pending(org: &Org, outcome: &Outcome) -> Vec<String> {
-    let mut out = Vec::new();
-    let arrived = outcome
-        .points
-        .iter()
-        .filter(|p| p.account == org.ids.preprod)
-        .count();
-    let restored = outcome
-        .restores
-        .iter()
-        .filter(|r| r.account == org.ids.preprod)
-        .count();
-    if arrived > 0 && restored == 0 {
-        out.push(format!(
-            "pre-prod restore on arrival: {arrived} recovery point(s) arrived in pre-prod, none was restored — the handler ignores arrivals in pre-prod accounts for now"
-        ));
+/// A refresh's progress (a restore made, a restore promoted): good news, not a failure.
+pub fn is_good_news(subject: &str) -> bool {
+    [
+        "crossvault: pre-prod restore COMPLETED",
+        "crossvault: pre-prod refresh promoted",
+    ]
+    .iter()
+    .any(|g| subject.starts_with(g))
+}
+
+/// What the pre-prod refresh promises for the night, worked out from the StackSet parameters
+/// (README.md, "Pre-prod restore"): with `RestoreOnArrival`, every production database the
+/// night copied to pre-prod (it carries the pre-prod tag) ends with its newest restore masked
+/// (the hook's execution succeeded) and promoted, its stable address holding that restore's
+/// endpoint, and no more of crossvault's restores of it than `RestoreKeep`. One line per
+/// broken promise.
+pub fn check_refresh(org: &Org, night: &NightLog, outcome: &Outcome) -> Vec<String> {
+    let mut broken = Vec::new();
+    if param(org, "RestoreOnArrival", "false") != "true" {
+        return broken;
     }
-    out
+    let tag_key = param(org, "PreProdTagKey", "CopyToPreProd");
+    let tag_value = param(org, "PreProdTagValue", "true");
+    let keep: usize = param(org, "RestoreKeep", "1").parse().unwrap_or(1);
+    let masked = !param(org, "RestoreMaskingHook", "").is_empty();
+    let preprod = &org.ids.preprod;
+    for b in &night.backups {
+        if !b
+            .spec
+            .tags
+            .iter()
+            .any(|(k, v)| k == tag_key && v == tag_value)
+        {
+            continue;
+        }
+        let region = &b.spec.region;
+        let mut mine: Vec<&RefreshView> = outcome
+            .refresh
+            .iter()
+            .filter(|r| {
+                &r.account == preprod
+                    && &r.region == region
+                    && r.restored.source() == Some(b.resource_arn.as_str())
+            })
+            .collect();
+        mine.sort_by_key(|r| {
+            r.restored
+                .tags
+                .get(crossvault_core::restore::resource::BACKUP_TIME)
+                .cloned()
+        });
+        let Some(newest) = mine.last() else {
+            broken.push(format!(
+                "{}: no pre-prod restore in {preprod}/{region}",
+                b.resource_arn
+            ));
+            continue;
+        };
+        let id = &newest.restored.identifier;
+        if newest.restored.stage() != "promoted" {
+            broken.push(format!(
+                "{}: its newest restore {id} is {}, not promoted",
+                b.resource_arn,
+                newest.restored.stage()
+            ));
+        }
+        if newest.address.is_none() || newest.address != newest.restored.endpoint {
+            broken.push(format!(
+                "{}: the stable address {} holds {:?}, not the newest restore's endpoint {:?}",
+                b.resource_arn,
+                newest.address_parameter.as_deref().unwrap_or("(none)"),
+                newest.address,
+                newest.restored.endpoint
+            ));
+        }
+        if masked && newest.hook_status.as_deref() != Some("Success") {
+            broken.push(format!(
+                "{}: {id} was promoted without a successful masking hook (execution {:?}: {:?})",
+                b.resource_arn,
+                newest.restored.hook_execution(),
+                newest.hook_status
+            ));
+        }
+        if mine.len() > keep {
+            broken.push(format!(
+                "{}: {} of crossvault's restores left, RestoreKeep = {keep}: {}",
+                b.resource_arn,
+                mine.len(),
+                mine.iter()
+                    .map(|r| r.restored.identifier.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    broken
 }
 
 fn short(arn: &str) -> String {
@@ -541,6 +670,22 @@ fn days(d: Option<i64>) -> String {
 
 /// The account-by-account, region-by-region story.
 pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
+    let mut accounts = org.ids.sources.clone();
+    accounts.extend([
+        org.ids.backup.clone(),
+        org.ids.preprod.clone(),
+        org.ids.management.clone(),
+    ]);
+    render_accounts(org, night, outcome, &accounts)
+}
+
+/// The story of `accounts` only, region by region.
+pub fn render_accounts(
+    org: &Org,
+    night: &NightLog,
+    outcome: &Outcome,
+    accounts: &[String],
+) -> String {
     let mut s = String::new();
     let initial: BTreeMap<&str, i64> = night
         .backups
@@ -552,13 +697,7 @@ pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
         .iter()
         .filter_map(|b| Some((b.recovery_point_arn.as_deref()?, &b.spec.tags)))
         .collect();
-    let mut accounts = org.ids.sources.clone();
-    accounts.extend([
-        org.ids.backup.clone(),
-        org.ids.preprod.clone(),
-        org.ids.management.clone(),
-    ]);
-    for account in &accounts {
+    for account in accounts {
         let _ = writeln!(s, "\n{} {account}", org.ids.label(account));
         for region in REGIONS {
             let Ok(installation) = org.installation(account, region) else {
@@ -690,13 +829,48 @@ pub fn render(org: &Org, night: &NightLog, outcome: &Outcome) -> String {
                 .iter()
                 .filter(|r| &r.account == account && r.region == region)
             {
+                let made = r.created_resource_arn.as_deref().map(resource_name);
+                let gone = made.is_some_and(|id| {
+                    !outcome.refresh.iter().any(|v| {
+                        &v.account == account && v.region == region && v.restored.identifier == id
+                    })
+                });
                 let _ = writeln!(
                     s,
-                    "  {region:<13} restored {} → {} ({})",
+                    "  {region:<13} restore job {}: {} → {}{}",
+                    r.status,
                     short(&r.recovery_point_arn),
-                    r.created_resource_arn.as_deref().unwrap_or("-"),
-                    r.status
+                    made.unwrap_or("-"),
+                    if gone { " (deleted since)" } else { "" }
                 );
+            }
+            for v in outcome
+                .refresh
+                .iter()
+                .filter(|v| &v.account == account && v.region == region)
+            {
+                let tags = &v.restored.tags;
+                let _ = writeln!(
+                    s,
+                    "  {region:<13} {}: {} as backed up {}{}, {}",
+                    v.restored.identifier,
+                    v.restored.source().map(resource_name).unwrap_or("?"),
+                    tags.get(crossvault_core::restore::resource::BACKUP_TIME)
+                        .map_or("?", String::as_str),
+                    v.hook_status
+                        .as_deref()
+                        .map(|h| format!(", masking hook {h}"))
+                        .unwrap_or_default(),
+                    v.restored.stage(),
+                );
+                if v.address.is_some() && v.address == v.restored.endpoint {
+                    let _ = writeln!(
+                        s,
+                        "                → at the stable address {} = {}",
+                        v.address_parameter.as_deref().unwrap_or("?"),
+                        v.address.as_deref().unwrap_or("?")
+                    );
+                }
             }
             for n in outcome
                 .notifications

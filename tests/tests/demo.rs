@@ -48,10 +48,38 @@ fn the_demo_deploys_with_crossvault_deploy_and_keeps_every_promise() {
     assert!(out.contains("→ original shortened 35 → 7 days"), "{out}");
     assert!(out.contains("→ original kept: 90 days"), "{out}");
     assert!(out.contains("0 dead-lettered"), "{out}");
+    // The pre-prod refresh: both tagged databases restored, masked, promoted to their stable
+    // address; the next night's restore of orders replaces the first one.
     assert!(
-        out.contains("\nOK: every promise kept (5 originals"),
+        out.contains("StackSet parameters for the refresh: RestoreOnArrival=true"),
         "{out}"
     );
+    assert_eq!(
+        out.matches("masking hook Success, promoted").count(),
+        2 + 2,
+        "orders and ledger after each night:\n{out}"
+    );
+    assert!(
+        out.contains("/orders = orders-")
+            && out.contains("→ at the stable address /crossvault/preprod/"),
+        "{out}"
+    );
+    assert!(out.contains("/ledger = ledger-"), "{out}");
+    assert_eq!(out.matches(" (deleted since)").count(), 1, "{out}");
+    assert!(
+        out.contains("notified: crossvault: pre-prod refresh promoted in "),
+        "{out}"
+    );
+    assert!(
+        out.contains("Slack (the local stand-in) received 6 message(s)"),
+        "{out}"
+    );
+    assert!(!out.to_lowercase().contains("not yet implemented"), "{out}");
+    assert!(
+        out.contains("\nOK: every promise kept (6 originals"),
+        "{out}"
+    );
+    assert!(out.contains("3 pre-prod refreshes"), "{out}");
     assert!(!out.contains("BROKEN PROMISES"), "{out}");
 }
 
@@ -65,4 +93,6 @@ fn a_central_vault_admitting_another_organization_is_a_broken_promise_and_exit_1
     assert!(!out.contains("OK: every promise kept"), "{out}");
     // Nothing was shortened on a copy that never arrived.
     assert!(!out.contains("→ original shortened"), "{out}");
+    // Nothing reached pre-prod, so nothing was restored; the check says so.
+    assert!(out.contains(":db:orders: no pre-prod restore in "), "{out}");
 }

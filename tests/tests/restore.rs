@@ -11,165 +11,57 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ssm::types::{DocumentType, ParameterType};
-use crossvault_core::restore::naming::parameter_name;
-use crossvault_core::restore::resource::{MARKER, RECOVERY_POINT, SOURCE_RESOURCE, STAGE};
+use crossvault_core::restore::resource::{MARKER, RECOVERY_POINT, STAGE};
 use crossvault_tests::lambda::HANDLER_APP;
 use crossvault_tests::org::{Org, PRIMARY_REGION};
-use crossvault_tests::runner::{self, BackupSpec, NightLog, StartedBackup};
+use crossvault_tests::refresh::{self, SLACK_PATH, SlackStandIn};
+use crossvault_tests::runner::{self, BackupSpec, NightLog};
 use crossvault_tests::story::{self, Notification};
 use crossvault_tests::testbed::CallFilter;
-use serde_json::json;
 use support::org;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const DOCUMENT: &str = "crossvault-test-mask";
-const SLACK_PARAMETER: &str = "/crossvault/slack-webhook";
-const SLACK_PATH: &str = "/services/T0/B0/not-a-real-secret";
 
-/// The pre-prod account as a user prepares it: a DB subnet group, the masking document, the
-/// Slack webhook in a SecureString; then crossvault installed with restores on.
-async fn prepared(tag: &str, slack: &MockServer) -> Org {
+/// The pre-prod account as a user prepares it (`refresh::prepare`: a DB subnet group, the
+/// masking document, the Slack webhook in a SecureString); then crossvault installed with
+/// restores on.
+async fn prepared(tag: &str, slack: &SlackStandIn) -> Org {
     let mut org = org(tag).await;
-    let preprod = org.ids.preprod.clone();
-    org.testbed
-        .create_db_subnet_group(&preprod, PRIMARY_REGION, "preprod-db")
+    refresh::prepare(&mut org, DOCUMENT, Some(&slack.url()))
         .await
         .unwrap();
-    let ssm = aws_sdk_ssm::Client::new(&org.sdk(&preprod, PRIMARY_REGION).await.unwrap());
-    let parameters: serde_json::Map<String, serde_json::Value> = [
-        "ResourceArn",
-        "ResourceType",
-        "Endpoint",
-        "SourceResourceArn",
-        "RecoveryPointArn",
-    ]
-    .iter()
-    .map(|p| ((*p).to_owned(), json!({"type": "String"})))
-    .collect();
-    ssm.create_document()
-        .name(DOCUMENT)
-        .document_type(DocumentType::Automation)
-        .content(
-            json!({"schemaVersion": "0.3", "parameters": parameters,
-                   "mainSteps": [{"name": "mask", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ssm.put_parameter()
-        .name(SLACK_PARAMETER)
-        .r#type(ParameterType::SecureString)
-        .value(format!("{}{SLACK_PATH}", slack.uri()))
-        .send()
-        .await
-        .unwrap();
-    for (k, v) in [
-        ("RestoreOnArrival", "true"),
-        ("RestoreMaskingHook", DOCUMENT),
-        ("RestoreDBSubnetGroupName", "preprod-db"),
-        ("RestoreSecurityGroupIds", "sg-0preprod"),
-        ("SlackWebhookParameter", SLACK_PARAMETER),
-    ] {
-        org.params.insert(k.to_owned(), v.to_owned());
-    }
     org.install().await.unwrap();
     org
 }
 
-async fn slack_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SLACK_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&server)
-        .await;
-    server
-}
-
 /// Night 2: the same database backed up again (as its backup plan does), then the night.
 async fn next_night(org: &Org, db_arn: &str) -> NightLog {
-    let state = org.advance_clock(86_400.0).await.unwrap();
-    assert_eq!(state.in_flight, 0);
-    let source = &org.ids.sources[0];
-    let answer = org
-        .testbed
-        .plan_backup_job(json!({
-            "accountId": source, "region": PRIMARY_REGION, "backupVaultName": "crossvault",
-            "resourceArn": db_arn, "lifecycle": {"DeleteAfterDays": 35}
-        }))
-        .await
-        .unwrap();
-    let started = StartedBackup {
-        spec: BackupSpec::rds(source, PRIMARY_REGION, "orders").tagged("CopyToPreProd", "true"),
-        resource_arn: db_arn.to_owned(),
-        backup_job_id: answer["jobId"].as_str().unwrap().to_owned(),
-        recovery_point_arn: answer["recoveryPointArn"].as_str().map(str::to_owned),
-        state: answer["state"].as_str().unwrap_or_default().to_owned(),
-    };
-    runner::finish_night(org, vec![started]).await.unwrap()
+    let spec = BackupSpec::rds(&org.ids.sources[0], PRIMARY_REGION, "orders")
+        .tagged("CopyToPreProd", "true");
+    let night = refresh::next_night(org, &spec, db_arn).await.unwrap();
+    assert_eq!(night.backups[0].state, "COMPLETED", "{:#?}", night.backups);
+    night
 }
 
 /// Crossvault's restores of `source` in pre-prod: (identifier, endpoint, tags).
 async fn restores(org: &Org, source: &str) -> Vec<(String, String, BTreeMap<String, String>)> {
-    let rds = aws_sdk_rds::Client::new(&org.sdk(&org.ids.preprod, PRIMARY_REGION).await.unwrap());
-    let mut out = Vec::new();
-    for db in rds
-        .describe_db_instances()
-        .send()
+    refresh::restores(org, &org.ids.preprod, PRIMARY_REGION)
         .await
         .unwrap()
-        .db_instances
-        .unwrap_or_default()
-    {
-        let tags: BTreeMap<String, String> = db
-            .tag_list()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
-            .collect();
-        if tags.get(SOURCE_RESOURCE).map(String::as_str) == Some(source) {
-            let e = db.endpoint().unwrap();
-            out.push((
-                db.db_instance_identifier().unwrap().to_owned(),
-                format!("{}:{}", e.address().unwrap(), e.port().unwrap()),
-                tags,
-            ));
-        }
-    }
-    out.sort();
-    out
+        .into_iter()
+        .filter(|r| r.source() == Some(source))
+        .map(|r| (r.identifier, r.endpoint.unwrap(), r.tags))
+        .collect()
 }
 
 async fn stable_address(org: &Org, source: &str) -> Option<String> {
-    let ssm = aws_sdk_ssm::Client::new(&org.sdk(&org.ids.preprod, PRIMARY_REGION).await.unwrap());
-    let name = parameter_name("/crossvault/preprod", &org.ids.sources[0], source);
-    ssm.get_parameter()
-        .name(name)
-        .send()
+    refresh::stable_address(org, PRIMARY_REGION, &org.ids.sources[0], source)
         .await
-        .ok()
-        .and_then(|o| o.parameter)
-        .and_then(|p| p.value)
+        .unwrap()
 }
 
 fn subjects(notifications: &[Notification]) -> Vec<String> {
     notifications.iter().map(|n| n.subject.clone()).collect()
-}
-
-/// What Slack received: each message's text.
-async fn slack_texts(server: &MockServer) -> Vec<String> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|r| {
-            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            body["text"].as_str().unwrap_or_default().to_owned()
-        })
-        .collect()
 }
 
 /// The handler's calls of `operation` (SSM) in pre-prod.
@@ -196,7 +88,7 @@ async fn ssm_calls(org: &Org) -> Vec<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_nights_end_with_one_masked_restore_at_the_stable_address() {
-    let slack = slack_server().await;
+    let slack = SlackStandIn::start().await;
     let org = prepared("refresh", &slack).await;
     let source = org.ids.sources[0].clone();
     let preprod = org.ids.preprod.clone();
@@ -294,7 +186,7 @@ async fn two_nights_end_with_one_masked_restore_at_the_stable_address() {
         message.contains("Console: https://eu-west-1.console.aws.amazon.com/rds/"),
         "{message}"
     );
-    let texts = slack_texts(&slack).await;
+    let texts = slack.texts().await;
     assert_eq!(
         texts.len(),
         4,
@@ -319,7 +211,7 @@ async fn two_nights_end_with_one_masked_restore_at_the_stable_address() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_hook_leaves_the_first_restore_in_place_and_notifies() {
-    let slack = slack_server().await;
+    let slack = SlackStandIn::start().await;
     let org = prepared("hookfail", &slack).await;
     let source = org.ids.sources[0].clone();
     let preprod = org.ids.preprod.clone();
@@ -380,7 +272,8 @@ async fn a_failing_hook_leaves_the_first_restore_in_place_and_notifies() {
         hook[0].message
     );
     assert!(
-        slack_texts(&slack)
+        slack
+            .texts()
             .await
             .iter()
             .any(|t| t.contains("masking hook failed"))

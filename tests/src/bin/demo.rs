@@ -1,6 +1,8 @@
-//! The crossvault demo: an emulated organization on the local test bed, crossvault installed
-//! into it from the template, one night of backups, and the morning's story, account by
-//! account and region by region. Exits 1 when the story is not what crossvault promises.
+//! The crossvault demo: an emulated organization on the local test bed, crossvault deployed
+//! into it with `crossvault deploy`, one night of backups and the morning's story, account by
+//! account and region by region; then the next night of the tagged production database, whose
+//! pre-prod refresh replaces the first night's restore. Exits 1 when the story is not what
+//! crossvault promises.
 //!
 //! Run it with `scripts/demo` (starts and stops a test bed of its own), or against a running
 //! test bed: `CROSSVAULT_TESTBED_URL=http://127.0.0.1:5123 cargo run -p crossvault-tests --bin demo`.
@@ -11,8 +13,12 @@ use std::time::Instant;
 
 use crossvault_tests::install::Overrides;
 use crossvault_tests::org::{BACKUP_REGION, Org, OrgIds, PRIMARY_REGION};
+use crossvault_tests::refresh::{self, SlackStandIn};
 use crossvault_tests::runner::{self, BackupSpec};
 use crossvault_tests::{Result, story};
+
+/// The pre-prod account's masking hook: an SSM Automation document its owner wrote.
+const MASKING_DOCUMENT: &str = "crossvault-demo-mask";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,7 +35,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<bool> {
     let started = Instant::now();
     let url = crossvault_tests::testbed_url()?;
-    println!("crossvault demo: one night of AWS Backup in an emulated AWS Organization");
+    println!("crossvault demo: two nights of AWS Backup in an emulated AWS Organization");
     println!("test bed: {url}\n");
     println!("{}\n", story::DEPLOYED_EMULATION_NOTE);
 
@@ -55,6 +61,37 @@ async fn run() -> Result<bool> {
         ids.backup,
         ids.preprod,
         ids.sources.join(", ")
+    );
+
+    // The pre-prod refresh needs what only the pre-prod account's owner can provide.
+    let slack = SlackStandIn::start().await;
+    refresh::prepare(&mut org, MASKING_DOCUMENT, Some(&slack.url())).await?;
+    println!(
+        "The pre-prod account {} as its owner prepares it for the refresh (crossvault creates none of this), in both regions:",
+        ids.preprod
+    );
+    println!(
+        "  DB subnet group {}; masking hook: SSM Automation document {MASKING_DOCUMENT} (here one step that takes a second; in a real account, the SQL that scrubs personal data)",
+        refresh::SUBNET_GROUP
+    );
+    println!(
+        "  Slack webhook URL in the SecureString {} (Slack is a local stand-in at {}; the URL is never logged)",
+        refresh::SLACK_PARAMETER,
+        slack.url().split("/services/").next().unwrap_or_default()
+    );
+    println!(
+        "  StackSet parameters for the refresh: {}\n",
+        [
+            "RestoreOnArrival",
+            "RestoreMaskingHook",
+            "RestoreDBSubnetGroupName",
+            "RestoreSecurityGroupIds",
+            "SlackWebhookParameter",
+        ]
+        .iter()
+        .filter_map(|k| Some(format!("{k}={}", org.params.get(*k)?)))
+        .collect::<Vec<_>>()
+        .join(" ")
     );
 
     // `--foreign-central-policy`: the central vaults admit another organization only, to show
@@ -127,21 +164,68 @@ async fn run() -> Result<bool> {
     print!("{}", story::render(&org, &night, &outcome));
 
     let now = org.now().await?;
-    let broken = story::check(&org, &night, now, &outcome);
-    let pending = story::pending(&org, &outcome);
-    let promises = story::promises(&org, &night, now, &outcome);
-    println!();
-    for p in &pending {
-        println!("Not yet implemented: {p}");
-    }
+    let mut broken = story::check(&org, &night, now, &outcome);
+    let mut promises = story::promises(&org, &night, now, &outcome);
+
+    // The next night: the tagged production database is backed up again; its new copy is
+    // restored, masked and promoted, and the first night's restore is deleted.
+    let orders = night
+        .backups
+        .iter()
+        .find(|b| b.spec == specs[0])
+        .ok_or_else(|| crossvault_tests::err("the night has no backup of orders"))?;
     println!(
-        "\nTimings: setup and install {:.1} s, night and story {:.1} s",
+        "\nThe next night: {} backed up again by its backup plan; pre-prod {} the morning after:",
+        orders.resource_arn, ids.preprod
+    );
+    let next = refresh::next_night(&org, &specs[0], &orders.resource_arn).await?;
+    println!(
+        "Handler: {} events delivered, {} not handled on first delivery, {} dead-lettered",
+        next.deliveries.len(),
+        next.failures().len(),
+        next.dead_letters.len()
+    );
+    let after = story::collect(&org).await?;
+    print!(
+        "{}",
+        story::render_accounts(&org, &next, &after, std::slice::from_ref(&ids.preprod))
+    );
+    let now = org.now().await?;
+    broken.extend(story::check(&org, &next, now, &after));
+    promises.extend(story::promises(&org, &next, now, &after));
+    // Each backup of a database with the pre-prod tag is one refresh.
+    let refreshed = night
+        .backups
+        .iter()
+        .chain(&next.backups)
+        .filter(|b| {
+            b.spec
+                .tags
+                .iter()
+                .any(|(k, v)| k == "CopyToPreProd" && v == "true")
+        })
+        .count();
+
+    let texts = slack.texts().await;
+    println!(
+        "\nSlack (the local stand-in) received {} message(s), the same as the topic's subscribers:",
+        texts.len()
+    );
+    for t in &texts {
+        println!("  {}", t.lines().next().unwrap_or_default());
+    }
+    if texts.iter().any(|t| t.contains(refresh::SLACK_PATH)) {
+        broken.push("a Slack message contains the webhook URL".into());
+    }
+
+    println!(
+        "\nTimings: setup and install {:.1} s, nights and story {:.1} s",
         installed.as_secs_f64(),
         (started.elapsed() - installed).as_secs_f64()
     );
     if broken.is_empty() {
         println!(
-            "\nOK: every promise kept ({} originals: each copy in place with its lifecycle, originals shortened as the rules say, nothing touched in backup and pre-prod)",
+            "\nOK: every promise kept ({} originals: each copy in place with its lifecycle, originals shortened as the rules say, copies untouched in backup and pre-prod; {refreshed} pre-prod refreshes: each restore masked before it was promoted to its stable address, the superseded restore deleted)",
             promises.len()
         );
         Ok(true)

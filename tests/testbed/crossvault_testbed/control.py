@@ -232,9 +232,11 @@ def plan_backup_job(request: Request) -> dict[str, Any]:
     if body.get("recoveryPointTags"):
         params["RecoveryPointTags"] = body["recoveryPointTags"]
     copy_actions = _copy_actions(body.get("copyActions"), plan)
-    job = backend.start_backup_job(
-        params, created_by=created_by, continuous=bool(body.get("continuous")), copy_actions=copy_actions
-    )
+    # On the organization's clock, as a StartBackupJob call from the account would be.
+    with clock.in_scope(clock.scope_of(account)):
+        job = backend.start_backup_job(
+            params, created_by=created_by, continuous=bool(body.get("continuous")), copy_actions=copy_actions
+        )
     return _job_state(job) | {"recoveryPointArn": job.recovery_point_arn, "createdBy": created_by}
 
 
