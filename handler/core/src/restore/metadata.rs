@@ -9,7 +9,8 @@
 //! | DynamoDB table | `targetTableName` | |
 //! | EFS file system | `newFileSystem=true`, `CreationToken` (the restore's name) | |
 //!
-//! Values are strings, lists JSON-encoded, as AWS documents them (aws-facts §4).
+//! Values are strings, lists JSON-encoded, as AWS documents them
+//! (<https://docs.aws.amazon.com/aws-backup/latest/devguide/restoring-rds.html>).
 
 use std::collections::BTreeMap;
 

@@ -180,6 +180,33 @@ fn a_lambda_hook_runs_through_crossvaults_document() {
     );
 }
 
+/// A document given by ARN (e.g. shared from another account): its completion event may
+/// name it by ARN or by name; both reach the queue, another document's does not.
+#[test]
+fn a_hook_document_given_by_arn_is_matched_by_arn_and_by_name() {
+    let t = template();
+    let arn = "arn:aws:ssm:eu-west-1:555555555555:document/central-mask";
+    let e = eval(
+        &t,
+        PREPROD,
+        "eu-west-1",
+        &[("RestoreOnArrival", "true"), ("RestoreMaskingHook", arn)],
+    );
+    let done = |definition: &str| {
+        json!({"version": "0", "id": "1", "source": "aws.ssm",
+            "detail-type": "EC2 Automation Execution Status-change Notification",
+            "account": PREPROD, "region": "eu-west-1", "time": "2026-03-02T07:00:00Z",
+            "resources": [],
+            "detail": {"ExecutionId": "x", "Definition": definition, "Status": "Failed"}})
+    };
+    assert_eq!(delivering_rules(&e, &done(arn)), ["RestoreHookRule"]);
+    assert_eq!(
+        delivering_rules(&e, &done("central-mask")),
+        ["RestoreHookRule"]
+    );
+    assert!(delivering_rules(&e, &done("other-mask")).is_empty());
+}
+
 #[test]
 fn restores_exist_only_in_pre_prod_and_only_when_switched_on() {
     let t = template();
