@@ -23,7 +23,7 @@ use crossvault_tests::story;
 use crossvault_tests::testbed::CallFilter;
 
 const BACKUPS_PER_ACCOUNT_REGION: usize = 5;
-/// AWS Backup's quota for mutating calls, per account and region (aws-facts §4).
+/// AWS Backup's quota for mutating calls, per account and region (AWS docs).
 const MUTATING_CALLS_PER_SECOND: f64 = 5.0;
 
 #[tokio::main]

@@ -2,7 +2,7 @@
 //!
 //! Vault ARNs (`arn:PARTITION:backup:REGION:ACCOUNT:backup-vault:NAME`) are parsed strictly:
 //! crossvault compares them with the vaults of its configuration to decide where a copy came
-//! from and went to. Recovery point ARNs take several shapes (aws-facts §1): fully managed
+//! from and went to. Recovery point ARNs take several shapes (AWS docs): fully managed
 //! types use `arn:P:backup:R:A:recovery-point:ID` (continuous points
 //! `...:recovery-point:continuous:...`), RDS/Aurora/DocumentDB/Neptune use the native snapshot
 //! ARN `arn:P:rds:R:A:snapshot:awsbackup:job-…` / `cluster-snapshot:…` (copies `copyjob-…`),

@@ -1,4 +1,4 @@
-//! The copy chain: which hop comes next for a recovery point (DESIGN.md "Copy chain").
+//! The copy chain: which hop comes next for a recovery point (README, "copy chain").
 //!
 //! In a **source** account, region R, every new recovery point in the managed vault is copied
 //! along a chain of hops; the point's own copy jobs (`ListCopyJobs`, [`crate::copy_jobs`]) are
@@ -55,7 +55,7 @@ use crate::notify::{self, Attempts};
 use crate::plan::{Action, Hop, Lifecycle, Plan};
 use crate::verify::required_copies;
 
-/// AWS Backup resource types crossvault copies (`resourceType` values, aws-facts §2). Other
+/// AWS Backup resource types crossvault copies (`resourceType` values, AWS docs). Other
 /// types are ignored, unless listed in `TwoHopResourceTypes`.
 pub const COPYABLE_RESOURCE_TYPES: &[&str] = &[
     "Aurora",

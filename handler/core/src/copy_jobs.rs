@@ -6,7 +6,7 @@
 //!
 //! - **Done**: a COMPLETED job into the destination.
 //! - **Under way**: otherwise, a CREATED/PENDING/RUNNING job (AWS keeps a job CREATED for up to
-//!   2 hours while it retries system errors, aws-facts §9), or a job in a state crossvault does
+//!   2 hours while it retries system errors, AWS docs), or a job in a state crossvault does
 //!   not know: never a reason to start another job, never a reason to shorten.
 //! - **Failed**: otherwise, FAILED/ABORTED/EXPIRED jobs (and PARTIAL, a composite job that did
 //!   not copy everything: terminal and not COMPLETED, so it counts as a failed attempt too).

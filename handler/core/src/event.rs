@@ -1,4 +1,4 @@
-//! A lenient model of the AWS Backup EventBridge events crossvault acts on (aws-facts §1).
+//! A lenient model of the AWS Backup EventBridge events crossvault acts on (AWS docs).
 //!
 //! Quirks handled here, so no other module has to know them:
 //! - the status is `detail.state` for backup and copy jobs (and CREATED restore jobs) but

@@ -6,7 +6,7 @@
 //!
 //! - Deterministic: a duplicate event, the reconciler and the event path all derive the same
 //!   token for the same attempt of a hop, so AWS answers a repeat "with no action taken"
-//!   (aws-facts §4).
+//!   (AWS docs).
 //! - The attempt is `1 +` the number of earlier FAILED/ABORTED/EXPIRED copy jobs of that
 //!   (point, destination) pair, read from `ListCopyJobs` ([`crate::copy_jobs`]). A retry after
 //!   a failure therefore carries a new token and starts a new job; reusing the first token

@@ -41,7 +41,7 @@ impl Plan {
 }
 
 /// The lifecycle passed to `StartCopyJob` (always explicit: a copy without one inherits the
-/// source's retention, aws-facts §3).
+/// source's retention, AWS docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Lifecycle {
     /// `DeleteAfterDays`

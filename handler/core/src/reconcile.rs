@@ -1,5 +1,5 @@
 //! The reconciler's pure part: finish copy chains and shortenings the events missed (events
-//! are best-effort, aws-facts §0.5), and retry failed hops.
+//! are best-effort, AWS docs), and retry failed hops.
 //!
 //! Input: the managed vault's recovery points and this account/region's copy jobs, both listed
 //! by the effect layer for the look-back window (`ReconcileLookbackHours`, capped at

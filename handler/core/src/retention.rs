@@ -1,13 +1,13 @@
 //! **Where the new retention of an original recovery point is decided.**
 //!
 //! After the copy chain's offsite hops completed, the original in the source vault is kept
-//! only `NewDeleteAfterDays` (DESIGN.md "Retention shortening of originals"). [`decide`] turns
+//! only `NewDeleteAfterDays` (README, "retention"). [`decide`] turns
 //! the facts about one recovery point into [`RetentionDecision::Shorten`] (the lifecycle to
 //! send with `UpdateRecoveryPointLifecycle`) or [`RetentionDecision::Keep`]. Guards, in order:
 //!
 //! 1. only in **source** accounts (never backup, pre-prod or management);
 //! 2. never for **continuous** points (`UpdateRecoveryPointLifecycle` does not support them,
-//!    and changing them leaves the point STOPPED, aws-facts §3);
+//!    and changing them leaves the point STOPPED, AWS docs);
 //! 3. only **originals**: a point that arrived in the vault as a copy from another vault
 //!    (`SourceBackupVaultArn`) belongs to someone else's chain;
 //! 4. never in a **locked** vault (the lock forbids lifecycle changes);
@@ -25,7 +25,7 @@
 //! 9. cold storage: a point with a cold setting (`MoveToColdStorageAfterDays`, whether it is
 //!    COLD already or WARM with the move pending) is shortened at most to `cold + 90`
 //!    (`DeleteAfterDays >= MoveToColdStorageAfterDays + 90`), and both fields are sent — the
-//!    only form AWS documents (aws-facts §3: "if the current lifecycle has both fields, send
+//!    only form AWS documents (AWS docs: "if the current lifecycle has both fields, send
 //!    both"; `-1` is documented only in both fields, to remove the lifecycle). A pending move
 //!    is never cancelled with a lone `-1`. `OptInToArchiveForSupportedResources` is resent
 //!    as it was;

@@ -1,6 +1,6 @@
 //! `Custom::BackupGlobalSettings`: the organization's cross-account backup switch.
 //!
-//! `UpdateGlobalSettings` works only in the Organizations management account (aws-facts §0.3),
+//! `UpdateGlobalSettings` works only in the Organizations management account (AWS docs),
 //! so the kind checks where it runs first and fails with a reason that says where to deploy it.
 //! Delete leaves the switch on: turning it off would fail every cross-account copy in the
 //! organization, which is not something a stack deletion should do silently.

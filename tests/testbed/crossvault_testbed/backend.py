@@ -186,7 +186,7 @@ class ExtendedBackupBackend(BackupBackend):
             raise MissingParameterValue("Lifecycle is required")
         point = self.point(vault_name, arn)
         if self.vault(vault_name).locked:
-            # aws-facts §3: the lock "prevents attempts to update the lifecycle"; the error
+            # AWS docs: the lock "prevents attempts to update the lifecycle"; the error
             # code is an assumption (VERIFY #2).
             raise InvalidRequest(
                 f"Backup vault {vault_name} is protected by Vault Lock; the lifecycle of its recovery points cannot be updated"

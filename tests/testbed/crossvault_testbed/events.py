@@ -5,7 +5,7 @@ Events go straight into moto's events backend of that account and region (the
 as for ``PutEvents``. A bounded log of everything emitted is kept for debugging
 through the control API.
 
-AWS delivers events "in a best-effort manner" (aws-facts §0): late, twice, out of
+AWS delivers events "in a best-effort manner" (AWS docs): late, twice, out of
 order. Per clock scope (an organization) the control API can have every event
 delivered N times, or *held* (emitted and logged, not delivered) until a release
 delivers the held events in the order asked for (as emitted, reversed, shuffled),

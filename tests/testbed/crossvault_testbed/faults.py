@@ -8,7 +8,7 @@
   ``AccessDeniedException`` (403).
 - **Throttling**: mutating Backup calls (``Start*``, ``Update*``, ``Put*``,
   ``Delete*``, ``Create*``, ...) are limited per account and Region by a token bucket
-  (AWS Backup's API quota is about five mutating calls per second; aws-facts §4); a call
+  (AWS Backup's API quota is about five mutating calls per second; AWS docs); a call
   over the limit answers ``ThrottlingException`` with HTTP 400, the way AWS's rest-json
   services do, so an SDK's retry classifies it as throttling. Enabled per clock scope
   (an organization), measured on the wall clock: it is about request rates, not about

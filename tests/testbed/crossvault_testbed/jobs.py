@@ -325,7 +325,7 @@ class BackupJob(Job):
         return [self.recovery_point_arn if self.state == COMPLETED else self.resource_arn]
 
     def event_detail(self) -> dict[str, Any]:
-        # Sizes are strings in backup-job events (aws-facts §1).
+        # Sizes are strings in backup-job events (AWS docs).
         detail: dict[str, Any] = {
             "backupJobId": self.job_id,
             "backupVaultName": self.vault_name,
@@ -396,7 +396,7 @@ class CopyJob(Job):
             "destinationBackupVaultArn": self.destination_vault_arn,
         }
         if self.state == CREATED:
-            # The CREATED event carries only these four fields (aws-facts §1).
+            # The CREATED event carries only these four fields (AWS docs).
             return {"creationDate": iso_millis(self.creation_date), "state": self.state} | vaults
         # backupSizeInBytes is a number in copy-job events; the destination ARN is an
         # empty object until the copy COMPLETED.

@@ -1,6 +1,6 @@
 """Recovery point lifecycle: validation and the dates it implies.
 
-Rules (aws-facts §3): days count from the recovery point's CreationDate; when both
+Rules (AWS docs): days count from the recovery point's CreationDate; when both
 are set, ``DeleteAfterDays`` must be at least ``MoveToColdStorageAfterDays + 90``;
 ``-1`` in both removes the lifecycle (keep forever); ``DeleteAfterEvent`` is not
 valid as an input.

@@ -1,6 +1,6 @@
 """Region settings (per account and region) and global settings (per organization).
 
-Assumption (aws-facts §5, VERIFY #4): ``UpdateRegionSettings`` *merges* — only the
+Assumption (weakly documented): ``UpdateRegionSettings`` *merges* — only the
 resource types named in the request change, every other preference keeps its value.
 """
 

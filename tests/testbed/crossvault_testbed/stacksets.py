@@ -1,7 +1,7 @@
 """CloudFormation StackSets closer to AWS than moto 5.2.1's, for crossvault's CLI tests.
 
 Imported once (``install.py``); importing applies the changes to moto's classes. What changes,
-each an AWS behaviour moto lacks (aws-facts section 7, the StackSets API reference):
+each an AWS behaviour moto lacks (the StackSets API reference):
 
 - ``DescribeStackSet`` reports what ``CreateStackSet`` / ``UpdateStackSet`` set:
   ``Capabilities``, ``AutoDeployment``, ``ManagedExecution`` (moto: none, null, always false).
